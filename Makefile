@@ -1,0 +1,57 @@
+# SIS Integration: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test serve lint browser install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) (development)
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	@echo
+	@echo "  SIS Integration is starting."
+	@echo "  Try a launch without Canvas:  http://$(HOST):$(PORT)/dev/"
+	@echo "  Canvas developer key JSON:    http://$(HOST):$(PORT)/lti/config.json"
+	@echo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## browser: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium)
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Chromium for the browser tests (apt-get)..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+## test: install everything the suite needs and run it (SQLite; TEST_DATABASE_URL for another)
+test: install-dev browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## serve: production-style server (gunicorn, 4 workers); set APP_ENV, SECRET_KEY, DATABASE_URL
+serve: install
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn --workers 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+lint: install-dev
+	$(BIN)/ruff check lti_app config tests wsgi.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Settings for SIS Integration, read from the environment."""

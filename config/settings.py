@@ -1,0 +1,91 @@
+"""Settings, read from the environment with safe defaults.
+
+``APP_ENV`` picks the profile: ``development`` (the default: SQLite under ``instance/``, the
+built-in ``/dev`` test platform), ``production`` (``SECRET_KEY`` required, no test platform,
+secure cookies) or ``testing``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+# Canvas serves every hosted institution from *.instructure.com; an institution on its own
+# domain adds it with FRAME_ANCESTORS.
+CANVAS_FRAME_ANCESTORS = "https://*.instructure.com"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a configuration the tool can run with."""
+
+
+def database_url(value: str | None) -> str:
+    """Return the SQLAlchemy URL for DATABASE_URL, defaulting to SQLite under instance/."""
+    if not value:
+        return f"sqlite:///{INSTANCE_DIR / 'sis_integration.db'}"
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the dialect and driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix):]
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment, then apply ``overrides``."""
+    env = (overrides or {}).get("APP_ENV") or os.environ.get("APP_ENV", "development")
+    if env not in ("development", "production", "testing"):
+        raise ConfigError(f"APP_ENV must be development, production or testing, not {env!r}")
+    production = env == "production"
+
+    secret = os.environ.get("SECRET_KEY")
+    if not secret:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        secret = "development-only-secret-key-not-for-production"
+
+    extra_ancestors = os.environ.get("FRAME_ANCESTORS", "").split()
+    if env == "development":
+        # The built-in test platform frames the tool from the other loopback name.
+        extra_ancestors += ["http://127.0.0.1:*", "http://localhost:*"]
+    config: dict[str, Any] = {
+        "APP_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL")),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # How long a launch token in a link stays valid without use, and how long after the
+        # Canvas launch any token for it is honoured at all.
+        "LAUNCH_TOKEN_TTL": _int("LAUNCH_TOKEN_TTL", 3600),
+        "LAUNCH_MAX_AGE": _int("LAUNCH_MAX_AGE", 8 * 3600),
+        # How long an OIDC login may take before its state and nonce are forgotten.
+        "LOGIN_STATE_TTL": _int("LOGIN_STATE_TTL", 600),
+        "LTI_CLOCK_LEEWAY": _int("LTI_CLOCK_LEEWAY", 60),
+        "LTI_MAX_ID_TOKEN_BYTES": _int("LTI_MAX_ID_TOKEN_BYTES", 64 * 1024),
+        "JWKS_CACHE_SECONDS": _int("JWKS_CACHE_SECONDS", 600),
+        "JWKS_TIMEOUT_SECONDS": _int("JWKS_TIMEOUT_SECONDS", 5),
+        # A launch naming an unknown key id refetches the key set, at most this often.
+        "JWKS_REFRESH_FLOOR_SECONDS": _int("JWKS_REFRESH_FLOOR_SECONDS", 10),
+        "FRAME_ANCESTORS": ["'self'", CANVAS_FRAME_ANCESTORS, *extra_ancestors],
+        "DEV_PLATFORM": env == "development",
+        "SESSION_COOKIE_SECURE": production,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 1 if production else 0),
+    }
+    config.update(overrides or {})
+    if production:
+        # The built-in test platform signs launches with a key anyone can read; never in production.
+        config["DEV_PLATFORM"] = False
+    return config

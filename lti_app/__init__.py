@@ -1,0 +1,57 @@
+"""SIS Integration: an LTI 1.3 tool that shows Canvas admins their SIS rostering sync history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import settings
+from config.settings import ROOT
+
+from .extensions import db, migrate
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with ``test_config`` overriding settings."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(settings.INSTANCE_DIR),
+    )
+    app.config.from_mapping(settings.load(test_config))
+    settings.INSTANCE_DIR.mkdir(exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/Host for absolute URLs.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+
+    from . import errors, security
+    from .demo import demo_cli
+    from .lti import bp as lti_bp
+    from .lti.cli import lti_cli
+    from .lti.tokens import tool_url
+    from .rostering import bp as rostering_bp
+    from .rostering.templating import register_filters
+
+    app.register_blueprint(lti_bp)
+    app.register_blueprint(rostering_bp)
+    if app.config["DEV_PLATFORM"]:
+        from .devplatform import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+    app.cli.add_command(lti_cli)
+    app.cli.add_command(demo_cli)
+    errors.register(app)
+    security.register(app)
+    register_filters(app)
+    app.jinja_env.globals["tool_url"] = tool_url
+    return app

@@ -1,0 +1,158 @@
+"""``/dev``: a built-in LTI platform for trying the tool without Canvas (development only).
+
+It launches the tool through the real OIDC login and a signed id_token, exactly as Canvas would,
+with a key of its own kept in ``instance/``. The platform page is served on one loopback name
+and frames the tool on the other (127.0.0.1 <-> localhost), so the browser treats the tool as a
+third party, as it does inside Canvas. It also answers LTI postMessage storage requests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
+from jwcrypto.jwk import JWK
+from sqlalchemy import select
+
+from .extensions import db
+from .lti.models import Platform, Tenant
+from .lti.roles import INSTITUTION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
+
+bp = Blueprint("dev", __name__, url_prefix="/dev")
+
+ISSUER = "https://dev-platform.sis-integration.invalid"
+CLIENT_ID = "sis-integration-dev"
+# Relative, so the browser resolves it against whatever host and port the tool is served on.
+AUTH_PATH = "/dev/auth"
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+
+PERSONAS: dict[str, dict[str, Any]] = {
+    "admin": {"label": "Account admin", "roles": [INSTITUTION_ADMINISTRATOR], "membership": "Account Admin"},
+    "site_admin": {"label": "Site admin", "roles": [SYSTEM_ADMINISTRATOR], "membership": "$Canvas.membership.roles"},
+    "other_branch_admin": {"label": "Sub-account admin of another branch", "roles": [INSTITUTION_ADMINISTRATOR], "membership": ""},
+    "teacher": {"label": "Teacher", "roles": [LIS + "institution/person#Instructor", LIS + "membership#Instructor"], "membership": "TeacherEnrollment"},
+    "ta": {"label": "Teaching assistant", "roles": [LIS + "membership/Instructor#TeachingAssistant"], "membership": "TaEnrollment"},
+    "student": {"label": "Student", "roles": [LIS + "institution/person#Student", LIS + "membership#Learner"], "membership": "StudentEnrollment"},
+    "observer": {"label": "Observer", "roles": [LIS + "membership#Mentor"], "membership": "ObserverEnrollment"},
+    "none": {"label": "No roles", "roles": [], "membership": ""},
+}
+
+
+def _key_path() -> Path:
+    return Path(current_app.instance_path) / "dev-platform-key.pem"
+
+
+def platform_key() -> JWK:
+    """The test platform's signing key, created in ``instance/`` the first time."""
+    path = _key_path()
+    if not path.exists():
+        key = JWK.generate(kty="RSA", size=2048)
+        path.write_bytes(key.export_to_pem(private_key=True, password=None))
+        path.chmod(0o600)
+    return JWK.from_pem(path.read_bytes())
+
+
+def public_key_set() -> dict[str, Any]:
+    """The test platform's JWKS, registered inline with the tool."""
+    key = platform_key()
+    public = json.loads(key.export_public())
+    return {"keys": [{**public, "kid": key.thumbprint(), "alg": "RS256", "use": "sig"}]}
+
+
+def _hints() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="sis-integration.dev-platform")
+
+
+def _tool_origin() -> str:
+    host, _, port = request.host.partition(":")
+    other = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(host, host)
+    return f"{request.scheme}://{other}{':' + port if port else ''}"
+
+
+@bp.route("/")
+def platform() -> str:
+    """Pick a persona and launch the tool in an iframe, as Canvas's Account Navigation would."""
+    tenants = db.session.scalars(
+        select(Tenant).join(Platform).where(Platform.issuer == ISSUER).order_by(Tenant.id)
+    ).all()
+    choice = {
+        "tenant": request.args.get("tenant", type=int) or (tenants[0].id if tenants else None),
+        "persona": request.args.get("persona", "admin"),
+        "name": request.args.get("name", "Avery Admin"),
+        "account": request.args.get("account", ""),
+        "timezone": request.args.get("timezone", "America/Denver"),
+        "storage": request.args.get("storage", "1"),
+    }
+    login_url = None
+    tenant = next((t for t in tenants if t.id == choice["tenant"]), None)
+    if request.args.get("launch") and tenant is not None and choice["persona"] in PERSONAS:
+        hint = _hints().dumps({**choice, "deployment_id": tenant.deployment_id,
+                               "account": choice["account"] or tenant.display_name})
+        params = {
+            "iss": ISSUER,
+            "login_hint": hint,
+            "client_id": CLIENT_ID,
+            "lti_deployment_id": tenant.deployment_id,
+            "target_link_uri": _tool_origin() + url_for("lti.launch"),
+        }
+        if choice["storage"] == "1":
+            params["lti_storage_target"] = "_parent"
+        login_url = _tool_origin() + url_for("lti.login") + "?" + urlencode(params)
+        g.frame_sources = [_tool_origin()]
+    return render_template(
+        "dev/platform.html", tenants=tenants, personas=PERSONAS, choice=choice, login_url=login_url
+    )
+
+
+@bp.route("/auth")
+def auth() -> str:
+    """The platform's OIDC authorization endpoint: sign an id_token and post it to the tool."""
+    try:
+        hint = _hints().loads(request.args.get("login_hint", ""))
+    except BadSignature:
+        abort(400)
+    redirect_uri = request.args.get("redirect_uri", "")
+    if request.args.get("client_id") != CLIENT_ID or not redirect_uri.endswith(url_for("lti.launch")):
+        abort(400)
+    persona = PERSONAS[hint["persona"]]
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "azp": CLIENT_ID,
+        "sub": f"dev-{hint['persona']}",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": request.args.get("nonce", ""),
+        "name": hint["name"],
+        "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+        "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+        "https://purl.imsglobal.org/spec/lti/claim/deployment_id": hint["deployment_id"],
+        "https://purl.imsglobal.org/spec/lti/claim/target_link_uri": redirect_uri,
+        "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "account-navigation"},
+        "https://purl.imsglobal.org/spec/lti/claim/roles": persona["roles"],
+        "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {
+            "guid": "dev-platform", "name": "SIS Integration test platform",
+            "product_family_code": "canvas",
+        },
+        "https://purl.imsglobal.org/spec/lti/claim/custom": {
+            "canvas_account_id": str(uuid.uuid5(uuid.NAMESPACE_URL, hint["account"]).int % 1000),
+            "canvas_account_name": hint["account"],
+            "canvas_membership_roles": persona["membership"],
+            "user_timezone": hint["timezone"],
+        },
+    }
+    key = platform_key()
+    id_token = jwt.encode(claims, key.export_to_pem(private_key=True, password=None),
+                          algorithm="RS256", headers={"kid": key.thumbprint()})
+    fields = {"id_token": id_token, "state": request.args.get("state", "")}
+    if hint.get("storage") == "1":
+        fields["lti_storage_target"] = "_parent"
+    return render_template("dev/autopost.html", action=redirect_uri, fields=fields)

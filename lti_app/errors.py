@@ -1,0 +1,100 @@
+"""The one place where refusals and faults become pages: HTML for people, JSON for the API.
+
+Nobody ever sees a stack trace; the reason goes to the log instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from .extensions import db
+from .lti.errors import LaunchExpired, LaunchRefused, NotAnAdmin, PlatformUnreachable
+
+log = logging.getLogger("lti_app.errors")
+
+OPEN_AGAIN = "Open SIS Integration again from Canvas."
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, title: str, message: str) -> tuple[Response | str, int]:
+    """An error as a page (or JSON for API callers) with a plain sentence."""
+    if _wants_json():
+        return jsonify({"error": title, "message": message}), status
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def register(app: Flask) -> None:
+    """Install the error handlers."""
+
+    @app.errorhandler(LaunchRefused)
+    def launch_refused(exc: LaunchRefused) -> tuple[Response | str, int]:
+        log.warning("launch refused: %s", exc.reason)
+        return error_response(
+            400, "Launch not verified", f"This launch could not be verified. {OPEN_AGAIN}"
+        )
+
+    @app.errorhandler(NotAnAdmin)
+    def not_an_admin(exc: NotAnAdmin) -> tuple[Response | str, int]:
+        log.info("launch refused, not an account admin: %s", exc)
+        return error_response(
+            403,
+            "For account administrators",
+            "SIS Integration is for account administrators. Your Canvas role in this account "
+            "does not include administrator access; if you need to see rostering sync history, "
+            "ask your Canvas administrator.",
+        )
+
+    @app.errorhandler(LaunchExpired)
+    def launch_expired(exc: LaunchExpired) -> tuple[Response | str, int]:
+        log.info("launch token refused: %s", exc)
+        return error_response(401, "Session ended", f"This page has expired. {OPEN_AGAIN}")
+
+    @app.errorhandler(PlatformUnreachable)
+    def platform_unreachable(exc: PlatformUnreachable) -> tuple[Response | str, int]:
+        log.error("platform unreachable during launch: %s", exc)
+        return error_response(
+            503,
+            "Canvas could not be reached",
+            "SIS Integration could not reach Canvas to verify this launch. "
+            "Please try again in a minute.",
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_down(exc: DBAPIError) -> tuple[Response | str, int]:
+        db.session.rollback()
+        log.error("database error: %s", exc.__class__.__name__, exc_info=exc)
+        return error_response(
+            503,
+            "Temporarily unavailable",
+            "SIS Integration can't reach its database right now. Please try again in a minute.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
+        status = exc.code or 500
+        messages = {
+            404: "That page or job was not found.",
+            405: "That action is not allowed here.",
+            413: "That request is too large.",
+        }
+        return error_response(status, exc.name, messages.get(status, exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response | str, int]:
+        db.session.rollback()
+        log.exception("unhandled error")
+        return error_response(
+            500, "Something went wrong", "SIS Integration hit an unexpected error. Please try again."
+        )

@@ -1,0 +1,95 @@
+"""``flask lti ...``: register platforms and deployments, manage the tool's keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ..extensions import db
+from . import keys, registry
+from .models import Platform
+
+lti_cli = AppGroup("lti", help="LTI registrations and the tool's signing keys.")
+
+
+@lti_cli.command("register")
+@click.option("--issuer", required=True, help="The platform's issuer, e.g. https://canvas.instructure.com")
+@click.option("--client-id", required=True, help="The developer key's client id.")
+@click.option("--auth-login-url", required=True, help="The platform's OIDC authorization endpoint.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth2 token endpoint.")
+@click.option("--key-set-url", required=True, help="The platform's public JWKS URL.")
+@click.option("--deployment-id", "deployment_ids", multiple=True, required=True,
+              help="A deployment id; repeat for several.")
+@click.option("--name", default="", help="The institution's name, shown in the tool.")
+def register_command(issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
+                     key_set_url: str, deployment_ids: tuple[str, ...], name: str) -> None:
+    """Register a platform and its deployments (running it again adds deployments)."""
+    spec = registry.PlatformSpec(issuer, client_id, auth_login_url, auth_token_url, key_set_url)
+    platform = registry.register(spec, list(deployment_ids), name)
+    click.echo(f"Registered {platform.issuer} client {platform.client_id}: deployments "
+               + ", ".join(t.deployment_id for t in platform.tenants))
+
+
+@lti_cli.command("list")
+def list_command() -> None:
+    """List registered platforms and their deployments."""
+    platforms = db.session.scalars(select(Platform).order_by(Platform.id)).all()
+    if not platforms:
+        click.echo("No platforms are registered.")
+    for platform in platforms:
+        click.echo(f"{platform.issuer}  client_id={platform.client_id}  "
+                   f"jwks={platform.key_set_url or '(inline)'}")
+        for tenant in platform.tenants:
+            click.echo(f"    deployment {tenant.deployment_id}  {tenant.name}")
+
+
+@lti_cli.command("remove")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", default=None,
+              help="Remove only this deployment; without it the whole platform goes.")
+def remove_command(issuer: str, client_id: str, deployment_id: str | None) -> None:
+    """Remove a deployment (and its rostering history) or a whole platform."""
+    if not registry.remove(issuer, client_id, deployment_id):
+        raise click.ClickException("No such registration.")
+    click.echo("Removed.")
+
+
+@lti_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(path: Path) -> None:
+    """Import registrations from a PyLTI1p3-format JSON tool config."""
+    try:
+        specs = registry.specs_from_pylti_config(json.loads(path.read_text()))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise click.ClickException(f"{path} is not a PyLTI1p3 tool config: {exc}") from exc
+    for spec, deployment_ids in specs:
+        registry.register(spec, deployment_ids)
+        click.echo(f"Imported {spec.issuer} client {spec.client_id}: {', '.join(deployment_ids)}")
+
+
+@lti_cli.command("rotate-keys")
+def rotate_keys_command() -> None:
+    """Add a new signing key; older keys stay in the JWKS until retired."""
+    key = keys.create_key()
+    click.echo(f"New signing key {key.kid}. Retire an old key with: flask lti retire-key KID")
+
+
+@lti_cli.command("retire-key")
+@click.argument("kid")
+def retire_key_command(kid: str) -> None:
+    """Take a key out of the JWKS (the last live key cannot be retired)."""
+    if not keys.retire_key(kid):
+        raise click.ClickException("No such live key, or it is the only one left.")
+    click.echo(f"Retired {kid}.")
+
+
+@lti_cli.command("keys")
+def keys_command() -> None:
+    """List the tool's live signing keys, newest (active) first."""
+    for key in keys.live_keys():
+        click.echo(f"{key.kid}  created {key.created_at:%Y-%m-%d %H:%M} UTC")

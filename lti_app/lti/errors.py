@@ -1,0 +1,23 @@
+"""The ways a launch or a tool page can be refused; ``lti_app.errors`` turns them into pages."""
+
+from __future__ import annotations
+
+
+class LaunchRefused(Exception):
+    """The launch could not be verified (forged, tampered, expired, replayed, unregistered)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotAnAdmin(Exception):
+    """A verified launch by someone who is not an account administrator."""
+
+
+class LaunchExpired(Exception):
+    """A link's launch token is missing, altered or too old."""
+
+
+class PlatformUnreachable(Exception):
+    """The platform's key set could not be fetched, so no launch can be verified for now."""

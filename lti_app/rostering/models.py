@@ -1,0 +1,165 @@
+"""The job store: rostering jobs, their files and messages, and each tenant's sync schedule."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import UTCDateTime, db
+from ..lti.models import Tenant
+from ..timeutil import utcnow
+
+SCHEDULED_POSTER = "Canvas Integrations Admin"
+
+
+class JobStatus(enum.StrEnum):
+    """A rostering job's sync status, as the Canvas guide names them."""
+
+    COMPLETED = "completed"
+    WARNING = "warning"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+
+    @property
+    def label(self) -> str:
+        return {"in_progress": "In Progress"}.get(self.value, self.value.title())
+
+    @property
+    def is_final(self) -> bool:
+        return self is not JobStatus.IN_PROGRESS
+
+
+class Trigger(enum.StrEnum):
+    """How a sync started: on the schedule, or at an admin's request."""
+
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+# The stages a sync passes through, in order.
+STAGES = ("Queued", "Roster Extract", "Data Conversion", "Canvas Import")
+CHANGE_ACTIONS = ("created", "updated", "deleted")
+
+
+def _public_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RosteringJob(db.Model):
+    """One rostering sync (a Roster Import) of one tenant."""
+
+    __tablename__ = "rostering_job"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        # The Rostering Jobs list: a tenant's jobs, newest update first, id breaking ties.
+        Index("ix_rostering_job_tenant_updated", "tenant_id", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64), default="Roster Import")
+    posted_by: Mapped[str] = mapped_column(String(255))
+    trigger: Mapped[str] = mapped_column(String(16))  # a Trigger
+    sis_type: Mapped[str] = mapped_column(String(255))
+    stage: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16))  # a JobStatus
+    # {"users": {"created": 3, "updated": 1, "deleted": 0}, ...}
+    change_counts: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    # [{"stage": "Queued", "at": "2026-11-26T02:00:00+00:00"}, ...]
+    stage_history: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship()
+    files: Mapped[list[JobFile]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id", lazy="select"
+    )
+    messages: Mapped[list[JobMessage]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="JobMessage.id"
+    )
+
+    @property
+    def status_enum(self) -> JobStatus:
+        return JobStatus(self.status)
+
+    @property
+    def status_label(self) -> str:
+        return self.status_enum.label
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for m in self.messages if m.severity == "error")
+
+    @property
+    def warning_count(self) -> int:
+        return sum(1 for m in self.messages if m.severity == "warning")
+
+    def change_rows(self) -> list[tuple[str, dict[str, int]]]:
+        """The change details table: one row per object type, in a stable order."""
+        return sorted(self.change_counts.items())
+
+
+class JobFile(db.Model):
+    """A JSON document attached to a job (the Canvas import JSON), kept verbatim."""
+
+    __tablename__ = "rostering_job_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[RosteringJob] = relationship(back_populates="files")
+
+
+class JobMessage(db.Model):
+    """An error or warning a sync reported, pointing at the file and row it came from."""
+
+    __tablename__ = "rostering_job_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
+    )
+    severity: Mapped[str] = mapped_column(String(16))  # error | warning
+    file: Mapped[str] = mapped_column(String(255), default="")
+    row: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+
+    job: Mapped[RosteringJob] = relationship(back_populates="messages")
+
+
+class SyncSchedule(db.Model):
+    """A tenant's sync automation schedule. The next run is derived, never stored."""
+
+    __tablename__ = "sync_schedule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), unique=True
+    )
+    type: Mapped[str] = mapped_column(String(64), default="Roster Import")
+    # daily | hourly | weekly
+    frequency: Mapped[str] = mapped_column(String(16))
+    every_hours: Mapped[int | None] = mapped_column(Integer)
+    # "HH:MM" in the schedule's time zone, for daily and weekly schedules
+    time_of_day: Mapped[str | None] = mapped_column(String(5))
+    # ISO weekday numbers, 1 = Monday, for weekly schedules
+    weekdays: Mapped[list[int]] = mapped_column(JSON, default=list)
+    first_run: Mapped[datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    posted_by: Mapped[str] = mapped_column(String(255), default=SCHEDULED_POSTER)
+    paused_by: Mapped[str | None] = mapped_column(String(255))
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship()

@@ -1,0 +1,40 @@
+"""Template filters that show times in the admin's own time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, g
+
+from ..timeutil import as_utc, zone_or_utc
+
+
+def local_time(value: datetime | str | None, zone_name: str | None = None) -> str:
+    """A time as Canvas shows it, in the launching admin's zone: "Nov 26, 2026 9:05am MST".
+
+    Accepts ISO 8601 text too (stage history keeps its times as text).
+    """
+    if isinstance(value, str):
+        try:
+            value = as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if value is None:
+        return ""
+    zone = zone_or_utc(zone_name or g.launch.timezone)
+    local = value.astimezone(zone)
+    hour = local.strftime("%I").lstrip("0")
+    return f"{local:%b} {local.day}, {local.year} {hour}:{local:%M}{local:%p}".replace(
+        "AM", "am"
+    ).replace("PM", "pm") + f" {local.tzname()}"
+
+
+def iso_time(value: datetime | None) -> str:
+    """A time as ISO 8601 UTC, for ``<time datetime>``."""
+    return value.isoformat().replace("+00:00", "Z") if value else ""
+
+
+def register_filters(app: Flask) -> None:
+    """Make the filters available to templates."""
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["iso_time"] = iso_time

@@ -1,0 +1,109 @@
+"""The Rostering tab's pages. Every view is behind a launch token and scoped to its tenant."""
+
+from __future__ import annotations
+
+import json
+from flask import Response, abort, g, render_template, request, stream_with_context
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..lti.tokens import require_launch
+from ..timeutil import utcnow
+from . import bp, service
+from .models import JobStatus
+from .schedule import describe_interval, next_run
+
+
+def _int_arg(name: str, default: int) -> int:
+    value = request.args.get(name, type=int)
+    return default if value is None else value
+
+
+@bp.route("/")
+@require_launch
+def index() -> str:
+    """The Rostering tab: Schedule and the Rostering Jobs list."""
+    tenant_id = g.launch.tenant_id
+    jobs = service.list_jobs(
+        tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE)
+    )
+    schedule = service.get_schedule(tenant_id)
+    return render_template(
+        "rostering/index.html",
+        jobs=jobs,
+        schedule=schedule,
+        interval=describe_interval(schedule) if schedule else "",
+        next_run=next_run(schedule, utcnow()) if schedule else None,
+        running=service.has_running_job(tenant_id),
+        statuses=JobStatus,
+    )
+
+
+def _job_or_404(public_id: str, *, with_details: bool = False) -> service.RosteringJob:
+    job = service.get_job(g.launch.tenant_id, public_id, with_details=with_details)
+    if job is None:
+        abort(404)
+    return job
+
+
+@bp.route("/jobs/<public_id>/json")
+@require_launch
+def job_json(public_id: str) -> str:
+    """A job's JSON file(s), pretty-printed, for a new window."""
+    job = _job_or_404(public_id, with_details=True)
+    shown = []
+    for index, file in enumerate(job.files):
+        try:
+            pretty = json.dumps(json.loads(file.content), indent=2, ensure_ascii=False)
+        except ValueError:
+            pretty = file.content  # kept verbatim even when it is not valid JSON
+        shown.append((index, file, pretty))
+    return render_template("rostering/job_json.html", job=job, files=shown)
+
+
+@bp.route("/jobs/<public_id>/files/<int:index>")
+@require_launch
+def job_file_raw(public_id: str, index: int) -> Response:
+    """One of a job's JSON files exactly as it was posted, as a download."""
+    job = _job_or_404(public_id, with_details=True)
+    if not 0 <= index < len(job.files):
+        abort(404)
+    file = job.files[index]
+    name = _filename_part(file.name.removesuffix(".json")) + ".json"
+    return Response(
+        file.content,
+        mimetype="application/json",
+        headers={"Content-Disposition": _attachment(name)},
+    )
+
+
+@bp.route("/jobs/<public_id>/details")
+@require_launch
+def job_details(public_id: str) -> str:
+    """A job's summary, stages, change details and messages, for a new window."""
+    job = _job_or_404(public_id, with_details=True)
+    return render_template("rostering/job_details.html", job=job)
+
+
+@bp.route("/jobs.csv")
+@require_launch
+def download() -> BaseResponse:
+    """The tenant's whole job history as a CSV download, streamed."""
+    launch = g.launch
+    label = _filename_part(launch.account_name or launch.tenant.display_name)
+    filename = f"rostering-jobs-{label}-{utcnow().date().isoformat()}.csv"
+    lines = service.csv_lines(launch.tenant_id)
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": _attachment(filename)},
+    )
+
+
+def _filename_part(text: str) -> str:
+    """Letters, digits and dashes only: safe in a Content-Disposition header and on any disk."""
+    safe = "".join(c.lower() if c.isalnum() else "-" for c in text)
+    return "-".join(filter(None, safe.split("-")))[:60] or "file"
+
+
+def _attachment(filename: str) -> str:
+    return f'attachment; filename="{filename}"'

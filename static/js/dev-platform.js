@@ -1,0 +1,23 @@
+// The test platform's side of LTI postMessage storage: keep values per tool origin and answer
+// lti.capabilities, lti.put_data and lti.get_data from frames on the page.
+(function () {
+  "use strict";
+  var store = {};
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (!data || typeof data !== "object" || typeof data.subject !== "string") { return; }
+    var reply = { subject: data.subject + ".response", message_id: data.message_id };
+    var own = store[event.origin] = store[event.origin] || {};
+    if (data.subject === "lti.capabilities") {
+      reply.supported_messages = [
+        { subject: "lti.capabilities" }, { subject: "lti.put_data" }, { subject: "lti.get_data" }
+      ];
+    } else if (data.subject === "lti.put_data") {
+      own[data.key] = data.value;
+      reply.key = data.key; reply.value = data.value;
+    } else if (data.subject === "lti.get_data") {
+      reply.key = data.key; reply.value = own[data.key];
+    } else { return; }
+    event.source.postMessage(reply, event.origin);
+  });
+})();

@@ -1,0 +1,93 @@
+"""Fixtures: a migrated database (SQLite, or TEST_DATABASE_URL), the app, a real test platform
+with its own HTTP server, and a launcher that performs real OIDC logins and signed launches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from config.settings import database_url as normalise_url
+from lti_app import create_app
+from lti_app.extensions import db
+from lti_app.lti import jwks_cache, registry
+from tests.support.launcher import Launcher, https_client
+from tests.support.platform import TestPlatform
+
+
+def _app(url: str, **overrides: object) -> Flask:
+    return create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, **overrides})
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database built by the project's migrations, from empty, once per run."""
+    url = normalise_url(
+        os.environ.get("TEST_DATABASE_URL")
+        or f"sqlite:///{tmp_path_factory.mktemp('db') / 'sis_integration_test.db'}"
+    )
+    app = _app(url)
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    """Settings a test module wants on top of the testing profile."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, app_overrides: dict[str, object]) -> Iterator[Flask]:
+    app = _app(database_url, **app_overrides)
+    jwks_cache.clear()
+    yield app
+    with app.app_context():
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return https_client(app)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[TestPlatform]:
+    platform = TestPlatform().start()
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture
+def registered(app: Flask, platform: TestPlatform) -> TestPlatform:
+    """The test platform registered with two institutions: dep-a (Alpha) and dep-b (Beta)."""
+    spec = registry.PlatformSpec(
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        auth_login_url=platform.base_url + "/auth",
+        auth_token_url=platform.base_url + "/token",
+        key_set_url=platform.base_url + "/jwks",
+    )
+    with app.app_context():
+        registry.register(spec, ["dep-a"], "Alpha College")
+        registry.register(spec, ["dep-b"], "Beta University")
+    return platform
+
+
+@pytest.fixture
+def launcher(client: FlaskClient, registered: TestPlatform) -> Launcher:
+    return Launcher(client, registered)
