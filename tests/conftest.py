@@ -4,7 +4,7 @@ with its own HTTP server, and a launcher that performs real OIDC logins and sign
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import flask_migrate
 import pytest
@@ -58,6 +58,21 @@ def app(database_url: str, app_overrides: dict[str, object]) -> Iterator[Flask]:
             db.session.execute(table.delete())
         db.session.commit()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build more apps on the same database (another worker, another configuration)."""
+    made: list[Flask] = []
+
+    def make(**overrides: object) -> Flask:
+        made.append(_app(database_url, **overrides))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from ..timeutil import zone_or_utc
 from .models import SyncSchedule
@@ -43,5 +43,5 @@ def next_run(schedule: SyncSchedule, now: datetime) -> datetime | None:
             continue
         candidate = datetime.combine(candidate_day, time(hour, minute), tzinfo=zone)
         if candidate > now:
-            return candidate
+            return candidate.astimezone(UTC)
     return None

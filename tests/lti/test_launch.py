@@ -95,16 +95,14 @@ def test_replayed_launch_is_refused(launcher, registered):
     assert db.session.scalar(select(func.count()).select_from(Launch)) == 1
 
 
-def test_replay_is_refused_by_another_worker(launcher, registered, app, database_url):
+def test_replay_is_refused_by_another_worker(launcher, registered, make_app):
     """The nonce is remembered in the database, not in one process."""
-    from lti_app import create_app
     from tests.support.launcher import https_client
 
     login = launcher.login("dep-a")
     token = registered.sign(registered.claims(nonce=login.nonce, deployment_id="dep-a"))
     assert launcher.post(token, login.state).status_code == 303
-    other_worker = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url})
-    other = https_client(other_worker)
+    other = https_client(make_app())
     other.set_cookie(f"lti1p3-{login.state}", login.state, domain="localhost")
     response = other.post("/lti/launch", data={"id_token": token, "state": login.state})
     assert response.status_code == 400

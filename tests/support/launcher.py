@@ -13,11 +13,17 @@ from werkzeug.test import TestResponse
 from .platform import TestPlatform
 
 
-def https_client(app: Flask) -> FlaskClient:
+class HttpsClient(FlaskClient):
     """A test client speaking https, as Canvas requires of tools (the state cookie is Secure)."""
-    client = app.test_client()
-    client.environ_base["wsgi.url_scheme"] = "https"
-    return client
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        kwargs.setdefault("base_url", "https://localhost")
+        return super().open(*args, **kwargs)
+
+
+def https_client(app: Flask) -> FlaskClient:
+    app.test_client_class = HttpsClient
+    return app.test_client()
 
 
 @dataclass
