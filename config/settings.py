@@ -30,7 +30,7 @@ def database_url(value: str | None) -> str:
     # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the dialect and driver.
     for prefix in ("postgres://", "postgresql://"):
         if value.startswith(prefix):
-            return "postgresql+psycopg://" + value[len(prefix):]
+            return "postgresql+psycopg://" + value[len(prefix) :]
     return value
 
 
@@ -55,7 +55,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not secret:
         if production:
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
-        secret = "development-only-secret-key-not-for-production"
+        secret = "development-only-secret-key-not-for-production"  # noqa: S105 (dev/test only)
 
     extra_ancestors = os.environ.get("FRAME_ANCESTORS", "").split()
     if env == "development":

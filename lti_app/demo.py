@@ -45,8 +45,9 @@ def _stage_history(start: datetime, last_stage: str) -> list[dict[str, str]]:
     ]
 
 
-def _import_json(rng: random.Random, external_id: str, counts: dict[str, dict[str, int]],
-                 state: str) -> str:
+def _import_json(
+    rng: random.Random, external_id: str, counts: dict[str, dict[str, int]], state: str
+) -> str:
     document = {
         "id": rng.randint(10_000, 99_999),
         "sis_batch_id": external_id,
@@ -62,11 +63,21 @@ def _import_json(rng: random.Random, external_id: str, counts: dict[str, dict[st
     return json.dumps(document, indent=1)
 
 
-def _job(rng: random.Random, index: int, when: datetime, sis_type: str, scheduled: bool,
-         status: JobStatus) -> service.NewJob:
+def _job(
+    rng: random.Random,
+    index: int,
+    when: datetime,
+    sis_type: str,
+    scheduled: bool,
+    status: JobStatus,
+) -> service.NewJob:
     external_id = f"sync-{when:%Y%m%d%H%M}-{index:04d}"
     counts = {
-        name: {"created": rng.randint(0, 40), "updated": rng.randint(0, 300), "deleted": rng.randint(0, 5)}
+        name: {
+            "created": rng.randint(0, 40),
+            "updated": rng.randint(0, 300),
+            "deleted": rng.randint(0, 5),
+        }
         for name in OBJECTS
     }
     messages = []
@@ -80,8 +91,12 @@ def _job(rng: random.Random, index: int, when: datetime, sis_type: str, schedule
         messages += [PROBLEMS[rng.randint(3, 5)] for _ in range(rng.randint(0, 2))]
     elif status is JobStatus.IN_PROGRESS:
         stage = last_stage = rng.choice(STAGES)
-    state = {"completed": "imported", "warning": "imported_with_messages",
-             "failed": "failed_with_messages", "in_progress": "importing"}[status.value]
+    state = {
+        "completed": "imported",
+        "warning": "imported_with_messages",
+        "failed": "failed_with_messages",
+        "in_progress": "importing",
+    }[status.value]
     return service.NewJob(
         external_id=external_id,
         posted_by=SCHEDULED_POSTER if scheduled else rng.choice(ADMINS),
@@ -93,8 +108,14 @@ def _job(rng: random.Random, index: int, when: datetime, sis_type: str, schedule
         stage_history=_stage_history(when, last_stage),
         files=[("canvas_import.json", _import_json(rng, external_id, counts, state))],
         messages=[
-            {"severity": sev, "file": file, "row": rng.randint(2, 4000),
-             "message": text.format(c=f"BIO-{rng.randint(100, 499)}", u=rng.randint(10_000, 99_999))}
+            {
+                "severity": sev,
+                "file": file,
+                "row": rng.randint(2, 4000),
+                "message": text.format(
+                    c=f"BIO-{rng.randint(100, 499)}", u=rng.randint(10_000, 99_999)
+                ),
+            }
             for sev, file, text in messages
         ],
         created_at=when,
@@ -109,20 +130,35 @@ def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zo
     rng = random.Random(tenant.deployment_id)
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     first_run = now - timedelta(hours=every_hours * (count + 5))
-    db.session.add(SyncSchedule(
-        tenant_id=tenant.id, frequency="daily" if every_hours == 24 else "hourly",
-        every_hours=None if every_hours == 24 else every_hours,
-        time_of_day="02:00" if every_hours == 24 else None,
-        first_run=first_run, timezone=zone, posted_by=SCHEDULED_POSTER,
-    ))
+    db.session.add(
+        SyncSchedule(
+            tenant_id=tenant.id,
+            frequency="daily" if every_hours == 24 else "hourly",
+            every_hours=None if every_hours == 24 else every_hours,
+            time_of_day="02:00" if every_hours == 24 else None,
+            first_run=first_run,
+            timezone=zone,
+            posted_by=SCHEDULED_POSTER,
+        )
+    )
     for index in range(count):
-        when = now - timedelta(hours=every_hours * (count - index)) + timedelta(minutes=rng.randint(0, 20))
+        when = (
+            now
+            - timedelta(hours=every_hours * (count - index))
+            + timedelta(minutes=rng.randint(0, 20))
+        )
         latest = index == count - 1
-        status = JobStatus.IN_PROGRESS if latest else rng.choices(
-            [JobStatus.COMPLETED, JobStatus.WARNING, JobStatus.FAILED], weights=[80, 14, 6]
-        )[0]
+        status = (
+            JobStatus.IN_PROGRESS
+            if latest
+            else rng.choices(
+                [JobStatus.COMPLETED, JobStatus.WARNING, JobStatus.FAILED], weights=[80, 14, 6]
+            )[0]
+        )
         scheduled = rng.random() > 0.15
-        service.create_job(tenant.id, _job(rng, index, when, sis_type, scheduled, status), commit=False)
+        service.create_job(
+            tenant.id, _job(rng, index, when, sis_type, scheduled, status), commit=False
+        )
     db.session.commit()
     return True
 

@@ -34,13 +34,41 @@ AUTH_PATH = "/dev/auth"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
 PERSONAS: dict[str, dict[str, Any]] = {
-    "admin": {"label": "Account admin", "roles": [INSTITUTION_ADMINISTRATOR], "membership": "Account Admin"},
-    "site_admin": {"label": "Site admin", "roles": [SYSTEM_ADMINISTRATOR], "membership": "$Canvas.membership.roles"},
-    "other_branch_admin": {"label": "Sub-account admin of another branch", "roles": [INSTITUTION_ADMINISTRATOR], "membership": ""},
-    "teacher": {"label": "Teacher", "roles": [LIS + "institution/person#Instructor", LIS + "membership#Instructor"], "membership": "TeacherEnrollment"},
-    "ta": {"label": "Teaching assistant", "roles": [LIS + "membership/Instructor#TeachingAssistant"], "membership": "TaEnrollment"},
-    "student": {"label": "Student", "roles": [LIS + "institution/person#Student", LIS + "membership#Learner"], "membership": "StudentEnrollment"},
-    "observer": {"label": "Observer", "roles": [LIS + "membership#Mentor"], "membership": "ObserverEnrollment"},
+    "admin": {
+        "label": "Account admin",
+        "roles": [INSTITUTION_ADMINISTRATOR],
+        "membership": "Account Admin",
+    },
+    "site_admin": {
+        "label": "Site admin",
+        "roles": [SYSTEM_ADMINISTRATOR],
+        "membership": "$Canvas.membership.roles",
+    },
+    "other_branch_admin": {
+        "label": "Sub-account admin of another branch",
+        "roles": [INSTITUTION_ADMINISTRATOR],
+        "membership": "",
+    },
+    "teacher": {
+        "label": "Teacher",
+        "roles": [LIS + "institution/person#Instructor", LIS + "membership#Instructor"],
+        "membership": "TeacherEnrollment",
+    },
+    "ta": {
+        "label": "Teaching assistant",
+        "roles": [LIS + "membership/Instructor#TeachingAssistant"],
+        "membership": "TaEnrollment",
+    },
+    "student": {
+        "label": "Student",
+        "roles": [LIS + "institution/person#Student", LIS + "membership#Learner"],
+        "membership": "StudentEnrollment",
+    },
+    "observer": {
+        "label": "Observer",
+        "roles": [LIS + "membership#Mentor"],
+        "membership": "ObserverEnrollment",
+    },
     "none": {"label": "No roles", "roles": [], "membership": ""},
 }
 
@@ -93,8 +121,13 @@ def platform() -> str:
     login_url = None
     tenant = next((t for t in tenants if t.id == choice["tenant"]), None)
     if request.args.get("launch") and tenant is not None and choice["persona"] in PERSONAS:
-        hint = _hints().dumps({**choice, "deployment_id": tenant.deployment_id,
-                               "account": choice["account"] or tenant.display_name})
+        hint = _hints().dumps(
+            {
+                **choice,
+                "deployment_id": tenant.deployment_id,
+                "account": choice["account"] or tenant.display_name,
+            }
+        )
         params = {
             "iss": ISSUER,
             "login_hint": hint,
@@ -119,7 +152,9 @@ def auth() -> str:
     except BadSignature:
         abort(400)
     redirect_uri = request.args.get("redirect_uri", "")
-    if request.args.get("client_id") != CLIENT_ID or not redirect_uri.endswith(url_for("lti.launch")):
+    if request.args.get("client_id") != CLIENT_ID or not redirect_uri.endswith(
+        url_for("lti.launch")
+    ):
         abort(400)
     persona = PERSONAS[hint["persona"]]
     now = int(time.time())
@@ -139,7 +174,8 @@ def auth() -> str:
         "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "account-navigation"},
         "https://purl.imsglobal.org/spec/lti/claim/roles": persona["roles"],
         "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {
-            "guid": "dev-platform", "name": "SIS Integration test platform",
+            "guid": "dev-platform",
+            "name": "SIS Integration test platform",
             "product_family_code": "canvas",
         },
         "https://purl.imsglobal.org/spec/lti/claim/custom": {
@@ -150,8 +186,12 @@ def auth() -> str:
         },
     }
     key = platform_key()
-    id_token = jwt.encode(claims, key.export_to_pem(private_key=True, password=None),
-                          algorithm="RS256", headers={"kid": key.thumbprint()})
+    id_token = jwt.encode(
+        claims,
+        key.export_to_pem(private_key=True, password=None),
+        algorithm="RS256",
+        headers={"kid": key.thumbprint()},
+    )
     fields = {"id_token": id_token, "state": request.args.get("state", "")}
     if hint.get("storage") == "1":
         fields["lti_storage_target"] = "_parent"

@@ -96,5 +96,7 @@ def register(app: Flask) -> None:
         db.session.rollback()
         log.exception("unhandled error")
         return error_response(
-            500, "Something went wrong", "SIS Integration hit an unexpected error. Please try again."
+            500,
+            "Something went wrong",
+            "SIS Integration hit an unexpected error. Please try again.",
         )

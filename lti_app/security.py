@@ -6,10 +6,9 @@ from flask import Flask, Response, current_app, g
 
 from .lti.registry import platform_origins
 
+
 def _add_headers(response: Response) -> Response:
-    ancestors = " ".join(dict.fromkeys(
-        current_app.config["FRAME_ANCESTORS"] + platform_origins()
-    ))
+    ancestors = " ".join(dict.fromkeys(current_app.config["FRAME_ANCESTORS"] + platform_origins()))
     # No X-Frame-Options: the tool must be framed by Canvas; frame-ancestors says by whom.
     # A page that frames another origin (only the /dev test platform does) names it in g.
     frame_src = " ".join(["'self'", *g.get("frame_sources", [])])

@@ -3,8 +3,11 @@ with its own HTTP server, and a launcher that performs real OIDC logins and sign
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import flask_migrate
 import pytest
@@ -16,6 +19,9 @@ from config.settings import database_url as normalise_url
 from lti_app import create_app
 from lti_app.extensions import db
 from lti_app.lti import jwks_cache, registry
+from lti_app.rostering import service
+from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
+from lti_app.timeutil import utcnow
 from tests.support.launcher import Launcher, https_client
 from tests.support.platform import TestPlatform
 
@@ -106,3 +112,37 @@ def registered(app: Flask, platform: TestPlatform) -> TestPlatform:
 @pytest.fixture
 def launcher(client: FlaskClient, registered: TestPlatform) -> Launcher:
     return Launcher(client, registered)
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def tenant_ids(registered) -> dict[str, int]:
+    """The database ids of the two registered institutions, by deployment id."""
+    return {
+        deployment: registry.find_tenant(registered.issuer, registered.client_id, deployment).id
+        for deployment in ("dep-a", "dep-b")
+    }
+
+
+@pytest.fixture
+def make_job(tenant_ids) -> Callable[..., RosteringJob]:
+    """Store a job for a tenant (``dep-a`` unless told), with sensible defaults."""
+
+    def make(deployment: str = "dep-a", *, minutes_ago: float = 0, **fields: Any) -> RosteringJob:
+        number = next(_counter)
+        when: datetime = fields.pop("updated_at", utcnow() - timedelta(minutes=minutes_ago))
+        new = service.NewJob(
+            external_id=fields.pop("external_id", f"ext-{number}"),
+            posted_by=fields.pop("posted_by", "Canvas Integrations Admin"),
+            trigger=fields.pop("trigger", Trigger.SCHEDULED),
+            sis_type=fields.pop("sis_type", "OneRoster"),
+            status=fields.pop("status", JobStatus.COMPLETED),
+            created_at=fields.pop("created_at", when - timedelta(minutes=5)),
+            updated_at=when,
+            **fields,
+        )
+        return service.create_job(tenant_ids[deployment], new)
+
+    return make

@@ -17,21 +17,37 @@ lti_cli = AppGroup("lti", help="LTI registrations and the tool's signing keys.")
 
 
 @lti_cli.command("register")
-@click.option("--issuer", required=True, help="The platform's issuer, e.g. https://canvas.instructure.com")
+@click.option(
+    "--issuer", required=True, help="The platform's issuer, e.g. https://canvas.instructure.com"
+)
 @click.option("--client-id", required=True, help="The developer key's client id.")
 @click.option("--auth-login-url", required=True, help="The platform's OIDC authorization endpoint.")
 @click.option("--auth-token-url", required=True, help="The platform's OAuth2 token endpoint.")
 @click.option("--key-set-url", required=True, help="The platform's public JWKS URL.")
-@click.option("--deployment-id", "deployment_ids", multiple=True, required=True,
-              help="A deployment id; repeat for several.")
+@click.option(
+    "--deployment-id",
+    "deployment_ids",
+    multiple=True,
+    required=True,
+    help="A deployment id; repeat for several.",
+)
 @click.option("--name", default="", help="The institution's name, shown in the tool.")
-def register_command(issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
-                     key_set_url: str, deployment_ids: tuple[str, ...], name: str) -> None:
+def register_command(
+    issuer: str,
+    client_id: str,
+    auth_login_url: str,
+    auth_token_url: str,
+    key_set_url: str,
+    deployment_ids: tuple[str, ...],
+    name: str,
+) -> None:
     """Register a platform and its deployments (running it again adds deployments)."""
     spec = registry.PlatformSpec(issuer, client_id, auth_login_url, auth_token_url, key_set_url)
     platform = registry.register(spec, list(deployment_ids), name)
-    click.echo(f"Registered {platform.issuer} client {platform.client_id}: deployments "
-               + ", ".join(t.deployment_id for t in platform.tenants))
+    click.echo(
+        f"Registered {platform.issuer} client {platform.client_id}: deployments "
+        + ", ".join(t.deployment_id for t in platform.tenants)
+    )
 
 
 @lti_cli.command("list")
@@ -41,8 +57,10 @@ def list_command() -> None:
     if not platforms:
         click.echo("No platforms are registered.")
     for platform in platforms:
-        click.echo(f"{platform.issuer}  client_id={platform.client_id}  "
-                   f"jwks={platform.key_set_url or '(inline)'}")
+        click.echo(
+            f"{platform.issuer}  client_id={platform.client_id}  "
+            f"jwks={platform.key_set_url or '(inline)'}"
+        )
         for tenant in platform.tenants:
             click.echo(f"    deployment {tenant.deployment_id}  {tenant.name}")
 
@@ -50,8 +68,11 @@ def list_command() -> None:
 @lti_cli.command("remove")
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
-@click.option("--deployment-id", default=None,
-              help="Remove only this deployment; without it the whole platform goes.")
+@click.option(
+    "--deployment-id",
+    default=None,
+    help="Remove only this deployment; without it the whole platform goes.",
+)
 def remove_command(issuer: str, client_id: str, deployment_id: str | None) -> None:
     """Remove a deployment (and its rostering history) or a whole platform."""
     if not registry.remove(issuer, client_id, deployment_id):

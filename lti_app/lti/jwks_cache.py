@@ -31,8 +31,9 @@ def _fetch(url: str, timeout: float) -> dict[str, Any]:
     return key_set
 
 
-def get(url: str, *, max_age: float, timeout: float, refresh_floor: float | None = None
-        ) -> dict[str, Any]:
+def get(
+    url: str, *, max_age: float, timeout: float, refresh_floor: float | None = None
+) -> dict[str, Any]:
     """Return the key set at ``url``; with ``refresh_floor``, a fresh copy unless the cached one
     is younger than the floor."""
     now = time.monotonic()

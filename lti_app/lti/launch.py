@@ -330,9 +330,7 @@ def complete_launch() -> LaunchOutcome:
     """Verify the launch POST and record it. Raises ``LaunchRefused`` or ``NotAnAdmin``."""
     message_launch = ToolMessageLaunch(**_services())
     body = message_launch.validate().get_launch_data()
-    tenant = find_tenant(
-        body["iss"], message_launch.get_client_id(), body[CLAIM + "deployment_id"]
-    )
+    tenant = find_tenant(body["iss"], message_launch.get_client_id(), body[CLAIM + "deployment_id"])
     if tenant is None:  # removed between the deployment check and now
         raise LaunchRefused("deployment is not registered")
 

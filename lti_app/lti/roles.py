@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 # Canvas sends this to account admins (of the root account or any sub-account).
-INSTITUTION_ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+INSTITUTION_ADMINISTRATOR = (
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+)
 # Canvas sends this to site admins, who administer every account.
 SYSTEM_ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin"
 

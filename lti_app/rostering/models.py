@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -143,9 +144,7 @@ class SyncSchedule(db.Model):
     __tablename__ = "sync_schedule"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenant.id", ondelete="CASCADE"), unique=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), unique=True)
     type: Mapped[str] = mapped_column(String(64), default="Roster Import")
     # daily | hourly | weekly
     frequency: Mapped[str] = mapped_column(String(16))

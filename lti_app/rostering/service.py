@@ -53,9 +53,14 @@ def newest_first() -> tuple[Any, Any]:
 def list_jobs(tenant_id: int, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> JobPage:
     """A page of the tenant's jobs, newest first; out-of-range pages clamp to the last."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    total = db.session.scalar(
-        select(func.count()).select_from(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
-    ) or 0
+    total = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(RosteringJob)
+            .where(RosteringJob.tenant_id == tenant_id)
+        )
+        or 0
+    )
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
     jobs = db.session.scalars(
         select(RosteringJob)
@@ -87,7 +92,9 @@ def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> Ro
 
 def get_schedule(tenant_id: int) -> SyncSchedule | None:
     """The tenant's sync schedule, if one is configured."""
-    return db.session.scalars(select(SyncSchedule).where(SyncSchedule.tenant_id == tenant_id)).first()
+    return db.session.scalars(
+        select(SyncSchedule).where(SyncSchedule.tenant_id == tenant_id)
+    ).first()
 
 
 @dataclass
@@ -135,8 +142,16 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
 
 
 CSV_HEADER = (
-    "Job ID", "External ID", "Type", "Posted By", "Trigger", "SIS Type",
-    "Time Updated (UTC)", "Created (UTC)", "Stage", "Status",
+    "Job ID",
+    "External ID",
+    "Type",
+    "Posted By",
+    "Trigger",
+    "SIS Type",
+    "Time Updated (UTC)",
+    "Created (UTC)",
+    "Stage",
+    "Status",
 )
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -164,9 +179,15 @@ def csv_lines(tenant_id: int) -> Iterator[str]:
     yield line(CSV_HEADER)
     stmt = (
         select(
-            RosteringJob.public_id, RosteringJob.external_id, RosteringJob.type,
-            RosteringJob.posted_by, RosteringJob.trigger, RosteringJob.sis_type,
-            RosteringJob.updated_at, RosteringJob.created_at, RosteringJob.stage,
+            RosteringJob.public_id,
+            RosteringJob.external_id,
+            RosteringJob.type,
+            RosteringJob.posted_by,
+            RosteringJob.trigger,
+            RosteringJob.sis_type,
+            RosteringJob.updated_at,
+            RosteringJob.created_at,
+            RosteringJob.stage,
             RosteringJob.status,
         )
         .where(RosteringJob.tenant_id == tenant_id)
@@ -174,17 +195,29 @@ def csv_lines(tenant_id: int) -> Iterator[str]:
         .execution_options(yield_per=2000)
     )
     for row in db.session.execute(stmt):
-        (public_id, external_id, type_, posted_by, trigger, sis_type,
-         updated_at, created_at, stage, status) = row
-        yield line((
+        (
             public_id,
-            _safe_cell(external_id),
-            _safe_cell(type_),
-            _safe_cell(posted_by),
+            external_id,
+            type_,
+            posted_by,
             trigger,
-            _safe_cell(sis_type),
-            updated_at.isoformat().replace("+00:00", "Z"),
-            created_at.isoformat().replace("+00:00", "Z"),
-            _safe_cell(stage),
-            JobStatus(status).label,
-        ))
+            sis_type,
+            updated_at,
+            created_at,
+            stage,
+            status,
+        ) = row
+        yield line(
+            (
+                public_id,
+                _safe_cell(external_id),
+                _safe_cell(type_),
+                _safe_cell(posted_by),
+                trigger,
+                _safe_cell(sis_type),
+                updated_at.isoformat().replace("+00:00", "Z"),
+                created_at.isoformat().replace("+00:00", "Z"),
+                _safe_cell(stage),
+                JobStatus(status).label,
+            )
+        )

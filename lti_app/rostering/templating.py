@@ -24,9 +24,12 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
     zone = zone_or_utc(zone_name or g.launch.timezone)
     local = value.astimezone(zone)
     hour = local.strftime("%I").lstrip("0")
-    return f"{local:%b} {local.day}, {local.year} {hour}:{local:%M}{local:%p}".replace(
-        "AM", "am"
-    ).replace("PM", "pm") + f" {local.tzname()}"
+    return (
+        f"{local:%b} {local.day}, {local.year} {hour}:{local:%M}{local:%p}".replace(
+            "AM", "am"
+        ).replace("PM", "pm")
+        + f" {local.tzname()}"
+    )
 
 
 def iso_time(value: datetime | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from flask import Response, abort, g, render_template, request, stream_with_context
 from werkzeug.wrappers import Response as BaseResponse
 

@@ -45,7 +45,8 @@ def test_refusal_is_json_for_json_clients(launcher, registered):
         registered.claims(nonce=login.nonce, deployment_id="dep-a", persona="student")
     )
     response = launcher.client.post(
-        "/lti/launch", data={"id_token": token, "state": login.state},
+        "/lti/launch",
+        data={"id_token": token, "state": login.state},
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 403

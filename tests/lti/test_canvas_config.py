@@ -38,9 +38,9 @@ def test_config_json_uses_the_proxy_forwarded_scheme_and_host(app):
 
 
 def test_forwarded_headers_are_ignored_without_a_trusted_proxy(app):
-    config = app.test_client().get(
-        "/lti/config.json", headers={"X-Forwarded-Host": "evil.example"}
-    ).json
+    config = (
+        app.test_client().get("/lti/config.json", headers={"X-Forwarded-Host": "evil.example"}).json
+    )
     assert "evil.example" not in config["oidc_initiation_url"]
 
 

@@ -10,12 +10,18 @@ from lti_app.extensions import db
 from lti_app.lti.models import Platform, Tenant
 
 REGISTER = [
-    "lti", "register",
-    "--issuer", "https://canvas.instructure.com",
-    "--client-id", "170000000000042",
-    "--auth-login-url", "https://sso.canvaslms.com/api/lti/authorize_redirect",
-    "--auth-token-url", "https://sso.canvaslms.com/login/oauth2/token",
-    "--key-set-url", "https://sso.canvaslms.com/api/lti/security/jwks",
+    "lti",
+    "register",
+    "--issuer",
+    "https://canvas.instructure.com",
+    "--client-id",
+    "170000000000042",
+    "--auth-login-url",
+    "https://sso.canvaslms.com/api/lti/authorize_redirect",
+    "--auth-token-url",
+    "https://sso.canvaslms.com/login/oauth2/token",
+    "--key-set-url",
+    "https://sso.canvaslms.com/api/lti/security/jwks",
 ]
 
 

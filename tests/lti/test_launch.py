@@ -38,7 +38,7 @@ def test_login_in_a_frame_answers_a_page_that_continues_to_the_platform(launcher
     login = launcher.login("dep-a", top_level=False, lti_storage_target="_parent")
     assert login.response.status_code == 200
     html = login.response.get_data(as_text=True)
-    assert f'data-storage-target="_parent"' in html
+    assert 'data-storage-target="_parent"' in html
     assert registered.base_url + "/auth?" in html
     assert "Open SIS Integration in a new window" in html
     assert "Partitioned" in login.response.headers["Set-Cookie"]
@@ -75,7 +75,9 @@ def test_launch_records_who_launched_from_where(launcher):
     launcher.launch("dep-a", name="Avery Admin", account="Alpha Main", timezone="Europe/Paris")
     launch = db.session.scalars(select(Launch)).one()
     assert (launch.user_name, launch.account_name, launch.timezone) == (
-        "Avery Admin", "Alpha Main", "Europe/Paris",
+        "Avery Admin",
+        "Alpha Main",
+        "Europe/Paris",
     )
     assert launch.tenant.deployment_id == "dep-a"
 
@@ -151,8 +153,8 @@ def _signed(launcher, registered, *, key=None, headers=None, deployment_id="dep-
 
 
 def test_tampered_payload_is_refused(launcher, registered):
-    login, token = _signed(launcher, registered, persona="student")
-    header, payload, signature = token.split(".")
+    _, token = _signed(launcher, registered, persona="student")
+    header, _payload, signature = token.split(".")
     admin_login, admin_token = _signed(launcher, registered)
     forged = ".".join([header, admin_token.split(".")[1], signature])
     assert launcher.post(forged, admin_login.state).status_code == 400
@@ -210,9 +212,22 @@ def test_token_signed_by_another_key_with_the_platforms_kid_is_refused(launcher,
         {CLAIM + "custom": ["garbage"], CLAIM + "roles": {"a": 1}},
     ],
     ids=[
-        "expired", "iat-in-future", "wrong-aud", "azp-mismatch", "wrong-iss", "no-sub", "no-exp",
-        "no-nonce", "no-roles", "wrong-version", "wrong-message-type", "no-message-type",
-        "no-resource-link", "no-deployment", "roles-not-a-list", "garbage-claims",
+        "expired",
+        "iat-in-future",
+        "wrong-aud",
+        "azp-mismatch",
+        "wrong-iss",
+        "no-sub",
+        "no-exp",
+        "no-nonce",
+        "no-roles",
+        "wrong-version",
+        "wrong-message-type",
+        "no-message-type",
+        "no-resource-link",
+        "no-deployment",
+        "roles-not-a-list",
+        "garbage-claims",
     ],
 )
 def test_invalid_claims_are_refused(launcher, registered, claims):
@@ -291,8 +306,10 @@ def test_unreachable_key_set_answers_503(app, client, platform):
     from tests.support.launcher import Launcher
 
     spec = registry.PlatformSpec(
-        issuer=platform.issuer, client_id="client-with-dead-jwks",
-        auth_login_url=platform.base_url + "/auth", auth_token_url=platform.base_url + "/token",
+        issuer=platform.issuer,
+        client_id="client-with-dead-jwks",
+        auth_login_url=platform.base_url + "/auth",
+        auth_token_url=platform.base_url + "/token",
         key_set_url="http://127.0.0.1:9/jwks",  # the discard port: nothing listens
     )
     registry.register(spec, ["dep-dead"], "Dead JWKS College")

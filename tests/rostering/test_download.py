@@ -8,8 +8,18 @@ from datetime import UTC, datetime
 
 from lti_app.rostering.models import JobStatus, Trigger
 
-HEADER = ["Job ID", "External ID", "Type", "Posted By", "Trigger", "SIS Type",
-          "Time Updated (UTC)", "Created (UTC)", "Stage", "Status"]
+HEADER = [
+    "Job ID",
+    "External ID",
+    "Type",
+    "Posted By",
+    "Trigger",
+    "SIS Type",
+    "Time Updated (UTC)",
+    "Created (UTC)",
+    "Stage",
+    "Status",
+]
 
 
 def _rows(response) -> list[list[str]]:
@@ -19,8 +29,11 @@ def _rows(response) -> list[list[str]]:
 def test_csv_has_every_job_newest_first_with_utc_timestamps(get, make_job):
     jobs = [make_job(minutes_ago=i) for i in range(60)]
     failed = make_job(
-        status=JobStatus.FAILED, stage="Data Conversion", trigger=Trigger.MANUAL,
-        posted_by="Sam O'Connell", external_id="sync-77",
+        status=JobStatus.FAILED,
+        stage="Data Conversion",
+        trigger=Trigger.MANUAL,
+        posted_by="Sam O'Connell",
+        external_id="sync-77",
         created_at=datetime(2026, 11, 20, 14, 0, tzinfo=UTC),
         updated_at=datetime(2026, 11, 20, 15, 4, 5, tzinfo=UTC),
     )
@@ -33,8 +46,16 @@ def test_csv_has_every_job_newest_first_with_utc_timestamps(get, make_job):
     assert len(rows) == 62
     assert [r[0] for r in rows[1:61]] == [j.public_id for j in jobs]
     assert rows[61] == [
-        failed.public_id, "sync-77", "Roster Import", "Sam O'Connell", "manual", "OneRoster",
-        "2026-11-20T15:04:05Z", "2026-11-20T14:00:00Z", "Data Conversion", "Failed",
+        failed.public_id,
+        "sync-77",
+        "Roster Import",
+        "Sam O'Connell",
+        "manual",
+        "OneRoster",
+        "2026-11-20T15:04:05Z",
+        "2026-11-20T14:00:00Z",
+        "Data Conversion",
+        "Failed",
     ]
 
 
@@ -56,7 +77,7 @@ def test_csv_quoting_and_unicode(get, make_job):
 
 
 def test_csv_neutralises_formulas(get, make_job):
-    for payload in ("=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+    for payload in ('=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tx", "\rx"):
         make_job(posted_by=payload, external_id=payload + "-id")
     for row in _rows(get("/rostering/jobs.csv"))[1:]:
         for cell in (row[1], row[3]):

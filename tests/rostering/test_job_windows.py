@@ -6,7 +6,9 @@ import json
 
 from lti_app.rostering.models import JobStatus
 
-IMPORT_JSON = '{"id": 4411, "workflow_state": "failed_with_messages", "data": {"counts": {"users": 12}}}'
+IMPORT_JSON = (
+    '{"id": 4411, "workflow_state": "failed_with_messages", "data": {"counts": {"users": 12}}}'
+)
 
 
 def test_json_file_is_pretty_printed_with_a_raw_download(get, make_job):
@@ -34,7 +36,9 @@ def test_several_files_and_invalid_json_are_shown_verbatim(get, make_job):
 
 def test_job_without_a_file_says_so(get, make_job):
     job = make_job(status=JobStatus.IN_PROGRESS)
-    assert "has no JSON file yet" in get(f"/rostering/jobs/{job.public_id}/json").get_data(as_text=True)
+    assert "has no JSON file yet" in get(f"/rostering/jobs/{job.public_id}/json").get_data(
+        as_text=True
+    )
 
 
 def test_json_content_renders_inert(get, make_job):
@@ -47,25 +51,54 @@ def test_details_explain_what_went_wrong_and_where(get, make_job):
     job = make_job(
         status=JobStatus.FAILED,
         stage="Canvas Import",
-        change_counts={"users": {"created": 3, "updated": 40, "deleted": 1},
-                       "enrollments": {"created": 120, "updated": 7, "deleted": 2}},
-        stage_history=[{"stage": "Queued", "at": "2026-11-20T15:00:00+00:00"},
-                       {"stage": "Roster Extract", "at": "2026-11-20T15:03:00+00:00"},
-                       {"stage": "Canvas Import", "at": "2026-11-20T15:09:00+00:00"}],
+        change_counts={
+            "users": {"created": 3, "updated": 40, "deleted": 1},
+            "enrollments": {"created": 120, "updated": 7, "deleted": 2},
+        },
+        stage_history=[
+            {"stage": "Queued", "at": "2026-11-20T15:00:00+00:00"},
+            {"stage": "Roster Extract", "at": "2026-11-20T15:03:00+00:00"},
+            {"stage": "Canvas Import", "at": "2026-11-20T15:09:00+00:00"},
+        ],
         messages=[
-            {"severity": "error", "file": "enrollments.csv", "row": 1423,
-             "message": "Course SIS ID BIO-101 not found"},
-            {"severity": "warning", "file": "users.csv", "row": 17,
-             "message": "User 10042 has no email address"},
+            {
+                "severity": "error",
+                "file": "enrollments.csv",
+                "row": 1423,
+                "message": "Course SIS ID BIO-101 not found",
+            },
+            {
+                "severity": "warning",
+                "file": "users.csv",
+                "row": 17,
+                "message": "User 10042 has no email address",
+            },
         ],
     )
     html = get(f"/rostering/jobs/{job.public_id}/details").get_data(as_text=True)
-    for text in ("Summary", "Stages", "Change details", "Errors and warnings",
-                 "Queued", "Roster Extract", "Canvas Import", "Nov 20, 2026 8:09am MST",
-                 "Users", "Enrollments", ">120<", ">40<",
-                 "enrollments.csv", ">1423<", "Course SIS ID BIO-101 not found",
-                 "users.csv", ">17<", "User 10042 has no email address",
-                 "1 error, 1 warning", "Failed", job.external_id):
+    for text in (
+        "Summary",
+        "Stages",
+        "Change details",
+        "Errors and warnings",
+        "Queued",
+        "Roster Extract",
+        "Canvas Import",
+        "Nov 20, 2026 8:09am MST",
+        "Users",
+        "Enrollments",
+        ">120<",
+        ">40<",
+        "enrollments.csv",
+        ">1423<",
+        "Course SIS ID BIO-101 not found",
+        "users.csv",
+        ">17<",
+        "User 10042 has no email address",
+        "1 error, 1 warning",
+        "Failed",
+        job.external_id,
+    ):
         assert text in html, text
 
 
@@ -80,7 +113,10 @@ def test_new_windows_work_from_the_token_alone(launcher, app, make_job):
     job = make_job(files=[("canvas_import.json", IMPORT_JSON)])
     token = launcher.admin_token("dep-a")
     window = app.test_client(use_cookies=False)
-    for path in (f"/rostering/jobs/{job.public_id}/json", f"/rostering/jobs/{job.public_id}/details"):
+    for path in (
+        f"/rostering/jobs/{job.public_id}/json",
+        f"/rostering/jobs/{job.public_id}/details",
+    ):
         assert window.get(path, query_string={"launch_token": token}).status_code == 200
 
 

@@ -17,15 +17,26 @@ def _job_ids(html: str) -> list[str]:
 
 def test_columns_and_values_of_a_job(get, make_job):
     job = make_job(
-        posted_by="Priya Natarajan", trigger=Trigger.MANUAL, sis_type="PowerSchool SIS",
-        status=JobStatus.FAILED, stage="Data Conversion",
+        posted_by="Priya Natarajan",
+        trigger=Trigger.MANUAL,
+        sis_type="PowerSchool SIS",
+        status=JobStatus.FAILED,
+        stage="Data Conversion",
         updated_at=datetime(2026, 11, 20, 15, 4, tzinfo=UTC),
     )
     html = get("/rostering/").get_data(as_text=True)
-    for header in ("Type", "Posted By", "SIS Type", "Time Updated", "Stage", "Status",
-                   "JSON File", "Details"):
+    for header in (
+        "Type",
+        "Posted By",
+        "SIS Type",
+        "Time Updated",
+        "Stage",
+        "Status",
+        "JSON File",
+        "Details",
+    ):
         assert f">{header}" in html
-    row = html[html.index(f'data-job-id="{job.public_id}"'):]
+    row = html[html.index(f'data-job-id="{job.public_id}"') :]
     row = row[: row.index("</tr>")]
     assert "Roster Import" in row
     assert "Priya Natarajan" in row
@@ -41,13 +52,19 @@ def test_columns_and_values_of_a_job(get, make_job):
 
 @pytest.mark.parametrize(
     ("status", "label"),
-    [(JobStatus.COMPLETED, "Completed"), (JobStatus.WARNING, "Warning"),
-     (JobStatus.FAILED, "Failed"), (JobStatus.IN_PROGRESS, "In Progress")],
+    [
+        (JobStatus.COMPLETED, "Completed"),
+        (JobStatus.WARNING, "Warning"),
+        (JobStatus.FAILED, "Failed"),
+        (JobStatus.IN_PROGRESS, "In Progress"),
+    ],
 )
 def test_every_status_is_shown_as_an_icon_and_its_word(get, make_job, status, label):
     make_job(status=status)
     html = get("/rostering/").get_data(as_text=True)
-    badge = re.search(rf'<span class="status status--{status.value}">(.*?)</span>\s*</span>', html, re.S)
+    badge = re.search(
+        rf'<span class="status status--{status.value}">(.*?)</span>\s*</span>', html, re.S
+    )
     assert badge, html
     assert "<svg" in badge.group(1) and 'aria-hidden="true"' in badge.group(1)
     assert f'<span class="status__text">{label}</span>' in badge.group(0)
@@ -66,7 +83,9 @@ def test_newest_first(get, make_job):
     new = make_job(minutes_ago=1)
     middle = make_job(minutes_ago=30)
     assert _job_ids(get("/rostering/").get_data(as_text=True)) == [
-        new.public_id, middle.public_id, old.public_id,
+        new.public_id,
+        middle.public_id,
+        old.public_id,
     ]
 
 
@@ -92,14 +111,17 @@ def test_page_navigation_links(get, make_job):
     for i in range(130):
         make_job(minutes_ago=i)
     html = get("/rostering/", page=3).get_data(as_text=True)
-    nav = html[html.index('<nav class="pager"'):]
+    nav = html[html.index('<nav class="pager"') :]
     nav = nav[: nav.index("</nav>")]
     for label in ("First page", "Previous page", "Next page", "Last page"):
         assert f'aria-label="{label}"' in nav
     assert 'aria-current="page">3<' in nav
     assert "page=1&amp;per_page=25" in nav and "page=6&amp;per_page=25" in nav
     first = get("/rostering/", page=1).get_data(as_text=True)
-    assert '<span class="pager__item pager__item--disabled" aria-disabled="true">« First</span>' in first
+    assert (
+        '<span class="pager__item pager__item--disabled" aria-disabled="true">« First</span>'
+        in first
+    )
 
 
 def test_per_page_is_honoured_up_to_100(get, make_job):
@@ -123,7 +145,9 @@ def test_refresh_reloads_the_same_page(get, make_job):
     for i in range(60):
         make_job(minutes_ago=i)
     html = get("/rostering/", page=2).get_data(as_text=True)
-    refresh = re.search(r'<a class="btn" href="([^"]+)">\s*<svg[^>]*>.*?</svg>\s*Refresh', html, re.S)
+    refresh = re.search(
+        r'<a class="btn" href="([^"]+)">\s*<svg[^>]*>.*?</svg>\s*Refresh', html, re.S
+    )
     assert refresh
     assert "page=2" in refresh.group(1) and "launch_token=" in refresh.group(1)
 
@@ -138,27 +162,45 @@ def test_in_progress_job_is_announced(get, make_job):
 def test_empty_history_has_an_empty_state_not_an_empty_table(get):
     html = get("/rostering/").get_data(as_text=True)
     assert "No rostering jobs yet" in html
-    assert "<table class=\"ic-table ic-table--jobs\"" not in html
+    assert '<table class="ic-table ic-table--jobs"' not in html
 
 
 def test_schedule_section(get, tenant_ids):
-    db.session.add(SyncSchedule(
-        tenant_id=tenant_ids["dep-a"], frequency="weekly", weekdays=[1, 4], time_of_day="01:30",
-        first_run=datetime(2026, 9, 1, 7, 30, tzinfo=UTC), timezone="America/Chicago",
-    ))
+    db.session.add(
+        SyncSchedule(
+            tenant_id=tenant_ids["dep-a"],
+            frequency="weekly",
+            weekdays=[1, 4],
+            time_of_day="01:30",
+            first_run=datetime(2026, 9, 1, 7, 30, tzinfo=UTC),
+            timezone="America/Chicago",
+        )
+    )
     db.session.commit()
     html = get("/rostering/").get_data(as_text=True)
-    section = html[html.index('id="schedule-heading"'):html.index('id="jobs-heading"')]
-    for text in ("Roster Import", "Weekly on Mon, Thu at 01:30", "America/Chicago",
-                 "Canvas Integrations Admin", "Active", "Sep 1, 2026 2:30am CDT"):
+    section = html[html.index('id="schedule-heading"') : html.index('id="jobs-heading"')]
+    for text in (
+        "Roster Import",
+        "Weekly on Mon, Thu at 01:30",
+        "America/Chicago",
+        "Canvas Integrations Admin",
+        "Active",
+        "Sep 1, 2026 2:30am CDT",
+    ):
         assert text in section
 
 
 def test_paused_schedule_says_so_and_has_no_next_run(get, tenant_ids):
-    db.session.add(SyncSchedule(
-        tenant_id=tenant_ids["dep-a"], frequency="hourly", every_hours=6,
-        first_run=datetime(2026, 9, 1, tzinfo=UTC), enabled=False, paused_by="Jordan Rivera",
-    ))
+    db.session.add(
+        SyncSchedule(
+            tenant_id=tenant_ids["dep-a"],
+            frequency="hourly",
+            every_hours=6,
+            first_run=datetime(2026, 9, 1, tzinfo=UTC),
+            enabled=False,
+            paused_by="Jordan Rivera",
+        )
+    )
     db.session.commit()
     section = get("/rostering/").get_data(as_text=True)
     assert "Paused" in section and "by Jordan Rivera" in section

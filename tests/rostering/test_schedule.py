@@ -9,8 +9,12 @@ from lti_app.rostering.schedule import describe_interval, next_run
 
 
 def _schedule(**fields) -> SyncSchedule:
-    defaults = {"first_run": datetime(2026, 1, 1, 8, 0, tzinfo=UTC), "timezone": "UTC",
-                "enabled": True, "weekdays": []}
+    defaults = {
+        "first_run": datetime(2026, 1, 1, 8, 0, tzinfo=UTC),
+        "timezone": "UTC",
+        "enabled": True,
+        "weekdays": [],
+    }
     return SyncSchedule(**{**defaults, **fields})
 
 
@@ -30,9 +34,11 @@ def test_daily_keeps_its_wall_clock_time_across_daylight_saving():
     schedule = _schedule(frequency="daily", time_of_day="02:30", timezone="America/Denver")
     # Before the change (MDT, UTC-6) and after it (MST, UTC-7).
     assert next_run(schedule, datetime(2026, 10, 30, 12, tzinfo=UTC)) == datetime(
-        2026, 10, 31, 8, 30, tzinfo=UTC)
+        2026, 10, 31, 8, 30, tzinfo=UTC
+    )
     assert next_run(schedule, datetime(2026, 11, 2, 12, tzinfo=UTC)) == datetime(
-        2026, 11, 3, 9, 30, tzinfo=UTC)
+        2026, 11, 3, 9, 30, tzinfo=UTC
+    )
     assert describe_interval(schedule) == "Daily at 02:30"
 
 
@@ -40,7 +46,8 @@ def test_weekly_picks_the_next_listed_day():
     schedule = _schedule(frequency="weekly", weekdays=[1, 4], time_of_day="01:00")
     # Thursday 2026-11-26 at 09:00 UTC: Thursday's 01:00 has passed, next is Monday.
     assert next_run(schedule, datetime(2026, 11, 26, 9, tzinfo=UTC)) == datetime(
-        2026, 11, 30, 1, tzinfo=UTC)
+        2026, 11, 30, 1, tzinfo=UTC
+    )
     assert describe_interval(schedule) == "Weekly on Mon, Thu at 01:00"
 
 

@@ -16,7 +16,10 @@ ROUTES = [
 @pytest.fixture
 def other_tenants_job(make_job):
     return make_job(
-        "dep-b", posted_by="Beta Secret Admin", sis_type="Beta SIS", status=JobStatus.FAILED,
+        "dep-b",
+        posted_by="Beta Secret Admin",
+        sis_type="Beta SIS",
+        status=JobStatus.FAILED,
         files=[("beta.json", '{"beta": "secret"}')],
         messages=[{"severity": "error", "file": "beta.csv", "row": 1, "message": "beta secret"}],
     )

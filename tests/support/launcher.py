@@ -40,8 +40,9 @@ class Launcher:
         self.client = client
         self.platform = platform
 
-    def login(self, deployment_id: str = "dep-a", *, top_level: bool = True,
-              **params: str) -> Login:
+    def login(
+        self, deployment_id: str = "dep-a", *, top_level: bool = True, **params: str
+    ) -> Login:
         query = {
             "iss": self.platform.issuer,
             "login_hint": "opaque-login-hint",
@@ -63,8 +64,9 @@ class Launcher:
     def post(self, id_token: str, state: str, **extra: str) -> TestResponse:
         return self.client.post("/lti/launch", data={"id_token": id_token, "state": state, **extra})
 
-    def launch(self, deployment_id: str = "dep-a", *, persona: str = "admin",
-               **claim_overrides: Any) -> TestResponse:
+    def launch(
+        self, deployment_id: str = "dep-a", *, persona: str = "admin", **claim_overrides: Any
+    ) -> TestResponse:
         """A whole login + launch; claim overrides of None remove the claim."""
         login = self.login(deployment_id)
         claims = self.platform.claims(
@@ -82,4 +84,4 @@ class Launcher:
 def _data_attr(html: str, name: str) -> str:
     marker = f'data-{name}="'
     start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
+    return html[start : html.index('"', start)]

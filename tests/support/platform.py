@@ -33,12 +33,54 @@ PERSONAS: dict[str, tuple[list[str], str]] = {
     "site_admin": ([SYSADMIN, LIS + "system/person#User"], "$Canvas.membership.roles"),
     "admin_unresolved": ([ADMIN], "$Canvas.membership.roles"),
     "other_branch_admin": ([ADMIN], ""),
-    "teacher": ([LIS + "institution/person#Instructor", LIS + "membership#Instructor"], "TeacherEnrollment"),
+    "teacher": (
+        [LIS + "institution/person#Instructor", LIS + "membership#Instructor"],
+        "TeacherEnrollment",
+    ),
     "ta": ([LIS + "membership/Instructor#TeachingAssistant"], "TaEnrollment"),
-    "student": ([LIS + "institution/person#Student", LIS + "membership#Learner"], "StudentEnrollment"),
+    "student": (
+        [LIS + "institution/person#Student", LIS + "membership#Learner"],
+        "StudentEnrollment",
+    ),
     "observer": ([LIS + "membership#Mentor"], "ObserverEnrollment"),
     "no_roles": ([], ""),
 }
+
+
+# The account page's answer to lti.capabilities, and the frame that keeps the data, as Canvas
+# has them (Canvas names its storage frame "post_message_forwarding").
+STORAGE_FRAME = """
+<iframe name="post_message_forwarding" src="/storage" title="storage" hidden></iframe>
+<script>
+window.addEventListener("message", (e) => {
+  if (!e.data || e.data.subject !== "lti.capabilities") return;
+  e.source.postMessage({
+    subject: "lti.capabilities.response", message_id: e.data.message_id,
+    supported_messages: [
+      {subject: "lti.capabilities"},
+      {subject: "lti.put_data", frame: "post_message_forwarding"},
+      {subject: "lti.get_data", frame: "post_message_forwarding"},
+    ],
+  }, e.origin);
+});
+</script>
+"""
+
+STORAGE_PAGE = """<!doctype html>
+<script>
+const store = {};
+window.addEventListener("message", (e) => {
+  const d = e.data;
+  if (!d || typeof d !== "object") return;
+  const own = store[e.origin] = store[e.origin] || {};
+  const reply = {subject: d.subject + ".response", message_id: d.message_id, key: d.key};
+  if (d.subject === "lti.put_data") { own[d.key] = d.value; reply.value = d.value; }
+  else if (d.subject === "lti.get_data") { reply.value = own[d.key]; }
+  else return;
+  e.source.postMessage(reply, e.origin);
+});
+</script>
+"""
 
 
 @dataclass
@@ -97,9 +139,17 @@ class TestPlatform:
 
     # --- id_tokens -----------------------------------------------------------------------
 
-    def claims(self, *, nonce: str, deployment_id: str, persona: str = "admin",
-               name: str = "Avery Admin", timezone: str = "America/Denver",
-               account: str = "Alpha College", **overrides: Any) -> dict[str, Any]:
+    def claims(
+        self,
+        *,
+        nonce: str,
+        deployment_id: str,
+        persona: str = "admin",
+        name: str = "Avery Admin",
+        timezone: str = "America/Denver",
+        account: str = "Alpha College",
+        **overrides: Any,
+    ) -> dict[str, Any]:
         roles, membership = PERSONAS[persona]
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -129,11 +179,16 @@ class TestPlatform:
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def sign(self, claims: dict[str, Any], key: SigningKey | None = None,
-             headers: dict[str, Any] | None = None) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        key: SigningKey | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> str:
         key = key or self.key
-        return jwt.encode(claims, key.pem(), algorithm="RS256",
-                          headers={"kid": key.kid, **(headers or {})})
+        return jwt.encode(
+            claims, key.pem(), algorithm="RS256", headers={"kid": key.kid, **(headers or {})}
+        )
 
     # --- the HTTP server -------------------------------------------------------------------
 
@@ -161,17 +216,7 @@ class TestPlatform:
                 params["lti_storage_target"] = "post_message_forwarding"
             src = platform.tool_url + "/lti/login?" + urlencode(params)
             # The page itself answers lti.capabilities; the named frame keeps the data.
-            storage_frame = (
-                '<iframe name="post_message_forwarding" src="/storage" title="storage" hidden></iframe>'
-                "<script>window.addEventListener('message', (e) => {"
-                "  if (!e.data || e.data.subject !== 'lti.capabilities') return;"
-                "  e.source.postMessage({subject: 'lti.capabilities.response', message_id: e.data.message_id,"
-                "    supported_messages: [{subject: 'lti.capabilities'},"
-                "      {subject: 'lti.put_data', frame: 'post_message_forwarding'},"
-                "      {subject: 'lti.get_data', frame: 'post_message_forwarding'}]}, e.origin);"
-                "});</script>"
-                if platform.storage else ""
-            )
+            storage_frame = STORAGE_FRAME if platform.storage else ""
             return Response(
                 "<!doctype html><html lang='en'><head><title>Test Canvas</title></head><body>"
                 "<h1>Test Canvas: Account</h1>"
@@ -184,21 +229,7 @@ class TestPlatform:
         @app.get("/storage")
         def storage() -> Response:
             # Canvas's post_message_forwarding frame: keeps values per tool origin.
-            return Response(
-                "<!doctype html><script>"
-                "const store = {};"
-                "window.addEventListener('message', (e) => {"
-                "  const d = e.data; if (!d || typeof d !== 'object') return;"
-                "  const own = store[e.origin] = store[e.origin] || {};"
-                "  const reply = {subject: d.subject + '.response', message_id: d.message_id};"
-                "  if (d.subject === 'lti.put_data') { own[d.key] = d.value; reply.key = d.key; reply.value = d.value; }"
-                "  else if (d.subject === 'lti.get_data') { reply.key = d.key; reply.value = own[d.key]; }"
-                "  else return;"
-                "  e.source.postMessage(reply, e.origin);"
-                "});"
-                "</script>",
-                mimetype="text/html",
-            )
+            return Response(STORAGE_PAGE, mimetype="text/html")
 
         @app.get("/auth")
         def auth() -> Response:
@@ -211,9 +242,10 @@ class TestPlatform:
             inputs = "".join(
                 f"<input type='hidden' name='{k}' value='{escape(v)}'>" for k, v in fields.items()
             )
+            action = escape(request.args["redirect_uri"])
             return Response(
                 "<!doctype html><html lang='en'><body>"
-                f"<form id='f' method='post' action='{escape(request.args['redirect_uri'])}'>{inputs}</form>"
+                f"<form id='f' method='post' action='{action}'>{inputs}</form>"
                 "<script>document.getElementById('f').submit()</script></body></html>",
                 mimetype="text/html",
             )
