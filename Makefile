@@ -51,7 +51,7 @@ serve: install
 	$(BIN)/gunicorn --workers 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 lint: install-dev
-	$(BIN)/ruff check lti_app config tests wsgi.py
+	$(BIN)/ruff check lti_app config tests examples wsgi.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -78,6 +78,9 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JWKS_TIMEOUT_SECONDS": _int("JWKS_TIMEOUT_SECONDS", 5),
         # A launch naming an unknown key id refetches the key set, at most this often.
         "JWKS_REFRESH_FLOOR_SECONDS": _int("JWKS_REFRESH_FLOOR_SECONDS", 10),
+        # The SIS agent API: one JSON file of a job, and a whole request body, at most.
+        "JOB_FILE_MAX_BYTES": _int("JOB_FILE_MAX_BYTES", 5 * 1024 * 1024),
+        "MAX_CONTENT_LENGTH": _int("API_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "FRAME_ANCESTORS": ["'self'", CANVAS_FRAME_ANCESTORS, *extra_ancestors],
         "DEV_PLATFORM": env == "development",
         "SESSION_COOKIE_SECURE": production,

@@ -37,6 +37,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
     from . import errors, security
+    from .api import bp as api_bp
+    from .api.cli import api_token_cli
     from .demo import demo_cli
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
@@ -46,12 +48,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(lti_bp)
     app.register_blueprint(rostering_bp)
+    app.register_blueprint(api_bp)
     if app.config["DEV_PLATFORM"]:
         from .devplatform import bp as dev_bp
 
         app.register_blueprint(dev_bp)
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(api_token_cli)
     errors.register(app)
     security.register(app)
     register_filters(app)

@@ -13,7 +13,7 @@ from . import devplatform
 from .extensions import db
 from .lti import registry
 from .lti.models import Tenant
-from .rostering import service
+from .rostering import service, sync
 from .rostering.models import SCHEDULED_POSTER, STAGES, JobStatus, SyncSchedule, Trigger
 from .timeutil import utcnow
 
@@ -125,7 +125,7 @@ def _job(
 
 def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zone: str) -> bool:
     """Give a tenant a schedule and ``count`` jobs; False (and nothing done) if it has them."""
-    if service.list_jobs(tenant.id, 1, 1).total or service.get_schedule(tenant.id):
+    if service.list_jobs(tenant.id, 1, 1).total or sync.get_schedule(tenant.id):
         return False
     rng = random.Random(tenant.deployment_id)
     now = utcnow().replace(minute=0, second=0, microsecond=0)

@@ -27,10 +27,12 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-def error_response(status: int, title: str, message: str) -> tuple[Response | str, int]:
+def error_response(
+    status: int, title: str, message: str, problems: list[dict[str, str]] | None = None
+) -> tuple[Response | str, int]:
     """An error as a page (or JSON for API callers) with a plain sentence."""
     if _wants_json():
-        return jsonify({"error": title, "message": message}), status
+        return jsonify({"error": title, "message": message, "problems": problems or []}), status
     return render_template("error.html", status=status, title=title, message=message), status
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from config.settings import database_url as normalise_url
 from lti_app import create_app
@@ -84,6 +86,19 @@ def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return https_client(app)
+
+
+@pytest.fixture
+def tool_url(app: Flask, platform: TestPlatform) -> Iterator[str]:
+    """The tool, served by a real HTTP server; browsers and agents reach it as ``localhost``."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://localhost:{server.server_port}"
+    platform.tool_url = url
+    yield url
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture(scope="session")

@@ -53,13 +53,15 @@ def resolve(token: str | None) -> Launch:
 def require_launch(view: F) -> F:
     """Admit a request only with a valid launch token; sets ``g.launch`` and ``g.launch_token``.
 
-    Only admins' launches are ever recorded, so a valid token is an admin's. A token from the
-    form body is preferred; links carry it in the query string.
+    Only admins' launches are ever recorded, so a valid token is an admin's. Links carry it in
+    the query string; forms that change something must carry it in their body, which no other
+    site can read or forge: that is the tool's CSRF protection, with no cookie involved.
     """
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.launch = resolve(request.form.get(PARAM) or request.args.get(PARAM))
+        source = request.args if request.method in ("GET", "HEAD") else request.form
+        g.launch = resolve(source.get(PARAM))
         g.launch_token = mint(g.launch)
         return view(*args, **kwargs)
 

@@ -6,7 +6,17 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
@@ -31,6 +41,13 @@ class JobStatus(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self is not JobStatus.IN_PROGRESS
+
+
+class SyncRequestStatus(enum.StrEnum):
+    """An admin's "Sync now" waits as pending until an SIS agent claims it."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
 
 
 class Trigger(enum.StrEnum):
@@ -73,6 +90,11 @@ class RosteringJob(db.Model):
     change_counts: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
     # [{"stage": "Queued", "at": "2026-11-26T02:00:00+00:00"}, ...]
     stage_history: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # A hash of the body that created the job: the same create again is a harmless retry.
+    request_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    sync_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_request.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -162,3 +184,28 @@ class SyncSchedule(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tenant: Mapped[Tenant] = relationship()
+
+
+class SyncRequest(db.Model):
+    """An admin's request for a sync now, pending until an SIS agent claims it."""
+
+    __tablename__ = "sync_request"
+    __table_args__ = (
+        # At most one pending request per tenant, however many admins click at once.
+        Index(
+            "uq_sync_request_one_pending",
+            "tenant_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_by_user_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=SyncRequestStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))

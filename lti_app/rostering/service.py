@@ -1,4 +1,5 @@
-"""Reading and writing rostering jobs. Views and the demo loader go through here, never SQL.
+"""Reading and writing rostering jobs. Views, the agent API and the demo loader go through
+here, never SQL.
 
 Every query takes the tenant: a job of another tenant is simply not found.
 """
@@ -6,19 +7,42 @@ Every query takes the tenant: a job of another tenant is simply not found.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..timeutil import utcnow
-from .models import JobFile, JobMessage, JobStatus, RosteringJob, SyncSchedule, Trigger
+from .models import (
+    JobFile,
+    JobMessage,
+    JobStatus,
+    RosteringJob,
+    SyncRequest,
+    Trigger,
+)
+
+
+class JobConflict(Exception):
+    """The request contradicts what is stored (a final job reopened, an id reused): 409."""
+
+
+class JobRejected(Exception):
+    """The request is well formed but cannot apply to this job: 422, listing the problems."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(p["message"] for p in problems))
+        self.problems = problems
+
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
@@ -90,13 +114,6 @@ def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> Ro
     return db.session.scalars(stmt).first()
 
 
-def get_schedule(tenant_id: int) -> SyncSchedule | None:
-    """The tenant's sync schedule, if one is configured."""
-    return db.session.scalars(
-        select(SyncSchedule).where(SyncSchedule.tenant_id == tenant_id)
-    ).first()
-
-
 @dataclass
 class NewJob:
     """What an SIS agent (or the demo loader) reports about a sync."""
@@ -114,11 +131,14 @@ class NewJob:
     messages: list[dict[str, Any]] | None = None  # severity, file, row, message
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    sync_request_id: int | None = None
 
 
 def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> RosteringJob:
     """Store a job for the tenant."""
     now = utcnow()
+    if new.stage_history is None and new.stage:
+        new.stage_history = [{"stage": new.stage, "at": (new.created_at or now).isoformat()}]
     job = RosteringJob(
         tenant_id=tenant_id,
         external_id=new.external_id,
@@ -134,11 +154,139 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         updated_at=new.updated_at or new.created_at or now,
         files=[JobFile(name=name, content=content) for name, content in new.files or []],
         messages=[JobMessage(**message) for message in new.messages or []],
+        sync_request_id=new.sync_request_id,
     )
     db.session.add(job)
     if commit:
         db.session.commit()
     return job
+
+
+def fingerprint(body: Any) -> str:
+    """A stable hash of a request body, to tell a retry from a different request."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def get_job_by_external_id(tenant_id: int, external_id: str) -> RosteringJob | None:
+    """One of the tenant's jobs by the SIS agent's own id."""
+    stmt = select(RosteringJob).where(
+        RosteringJob.tenant_id == tenant_id, RosteringJob.external_id == external_id
+    )
+    return db.session.scalars(stmt).first()
+
+
+def create_job_once(
+    tenant_id: int, new: NewJob, body_fingerprint: str
+) -> tuple[RosteringJob, bool]:
+    """Create a job, idempotently on its external id: the same body again returns the stored
+    job (``created`` False); a different body for a stored external id is a ``JobConflict``.
+
+    A job answering a sync request is posted by the admin who asked, as a manual sync.
+    """
+    existing = get_job_by_external_id(tenant_id, new.external_id)
+    if existing is not None:
+        return _same_request(existing, body_fingerprint), False
+    if new.sync_request_id is not None:
+        sync_request = db.session.scalars(
+            select(SyncRequest).where(
+                SyncRequest.tenant_id == tenant_id, SyncRequest.id == new.sync_request_id
+            )
+        ).first()
+        if sync_request is None:
+            raise JobRejected([{"field": "sync_request_id", "message": "no such sync request"}])
+        new.posted_by = sync_request.requested_by
+        new.trigger = Trigger.MANUAL
+    job = create_job(tenant_id, new, commit=False)
+    job.request_fingerprint = body_fingerprint
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request created the same external id a moment ago.
+        db.session.rollback()
+        existing = get_job_by_external_id(tenant_id, new.external_id)
+        if existing is None:
+            raise
+        return _same_request(existing, body_fingerprint), False
+    return job, True
+
+
+def _same_request(job: RosteringJob, body_fingerprint: str) -> RosteringJob:
+    if job.request_fingerprint != body_fingerprint:
+        raise JobConflict(
+            f"a job with external_id {job.external_id!r} exists and was created with another body"
+        )
+    return job
+
+
+@dataclass
+class JobChanges:
+    """What an SIS agent changes about a job; None leaves a field as it is."""
+
+    stage: str | None = None
+    status: JobStatus | None = None
+    change_counts: dict[str, dict[str, int]] | None = None
+    messages: list[dict[str, Any]] | None = None  # replaces the list, so retries are harmless
+    files: list[tuple[str, str]] | None = None  # added, or replacing a file of the same name
+
+
+def update_job(job: RosteringJob, changes: JobChanges) -> RosteringJob:
+    """Apply an agent's update. Completed, Warning and Failed are final; a completed job has
+    no stage. Everything is checked before anything changes; ``updated_at`` always moves."""
+    current = job.status_enum
+    status = changes.status or current
+    if current.is_final and status is not current:
+        raise JobConflict(f"the job is {current.label}, which is final")
+    stage = job.stage if changes.stage is None else changes.stage
+    if status is JobStatus.COMPLETED:
+        if changes.stage:
+            raise JobRejected([{"field": "stage", "message": "a completed job has no stage"}])
+        stage = ""
+
+    now = utcnow()
+    if stage and stage != job.stage:
+        job.stage_history = [*job.stage_history, {"stage": stage, "at": now.isoformat()}]
+    job.stage = stage
+    job.status = status.value
+    if changes.change_counts is not None:
+        job.change_counts = changes.change_counts
+    if changes.messages is not None:
+        job.messages = [JobMessage(**message) for message in changes.messages]
+    if changes.files:
+        by_name = {file.name: file for file in job.files}
+        for name, content in changes.files:
+            if name in by_name:
+                by_name[name].content = content
+            else:
+                job.files.append(JobFile(name=name, content=content))
+    job.updated_at = max(now, job.updated_at)
+    db.session.commit()
+    return job
+
+
+def list_jobs_after(
+    tenant_id: int,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    status: JobStatus | None = None,
+    updated_since: datetime | None = None,
+) -> list[RosteringJob]:
+    """Up to ``limit`` of the tenant's jobs, newest first, after a (updated_at, id) position."""
+    stmt = select(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
+    if status is not None:
+        stmt = stmt.where(RosteringJob.status == status.value)
+    if updated_since is not None:
+        stmt = stmt.where(RosteringJob.updated_at >= updated_since)
+    if after is not None:
+        updated_at, job_id = after
+        stmt = stmt.where(
+            or_(
+                RosteringJob.updated_at < updated_at,
+                and_(RosteringJob.updated_at == updated_at, RosteringJob.id < job_id),
+            )
+        )
+    return list(db.session.scalars(stmt.order_by(*newest_first()).limit(limit)))
 
 
 CSV_HEADER = (

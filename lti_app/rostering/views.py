@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, abort, g, render_template, request, stream_with_context
+from flask import Response, abort, g, redirect, render_template, request, stream_with_context
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..lti.tokens import require_launch
+from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
-from . import bp, service
+from . import bp, service, sync
 from .models import JobStatus
 from .schedule import describe_interval, next_run
 
@@ -27,7 +27,7 @@ def index() -> str:
     jobs = service.list_jobs(
         tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE)
     )
-    schedule = service.get_schedule(tenant_id)
+    schedule = sync.get_schedule(tenant_id)
     return render_template(
         "rostering/index.html",
         jobs=jobs,
@@ -35,8 +35,32 @@ def index() -> str:
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
         running=service.has_running_job(tenant_id),
+        pending_request=sync.pending_request(tenant_id),
         statuses=JobStatus,
     )
+
+
+def _back_to_list() -> BaseResponse:
+    """After an action, show the list again where the admin was (303: a reload is a GET)."""
+    page = request.form.get("page", type=int) or 1
+    return redirect(tool_url("rostering.index", page=page), code=303)
+
+
+@bp.post("/sync_requests")
+@require_launch
+def sync_now() -> BaseResponse:
+    """Sync now: ask the SIS integration for a sync; one pending request at a time."""
+    sync.request_sync(g.launch.tenant_id, g.launch.user_name, g.launch.user_id)
+    return _back_to_list()
+
+
+@bp.post("/schedule/<any(pause, resume):action>")
+@require_launch
+def pause_or_resume(action: str) -> BaseResponse:
+    """Pause or resume the sync schedule."""
+    if sync.set_paused(g.launch.tenant_id, action == "pause", g.launch.user_name) is None:
+        abort(404)
+    return _back_to_list()
 
 
 def _job_or_404(public_id: str, *, with_details: bool = False) -> service.RosteringJob:

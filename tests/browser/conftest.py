@@ -6,15 +6,12 @@ in the platform's iframe, as it is inside Canvas. Screenshots of failed tests go
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from werkzeug.serving import make_server
 
 from tests.support.platform import TestPlatform
 
@@ -54,19 +51,6 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
-
-
-@pytest.fixture
-def tool_url(app: Flask, platform: TestPlatform) -> Iterator[str]:
-    """The tool, served by a real HTTP server; the browser reaches it as ``localhost``."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://localhost:{server.server_port}"
-    platform.tool_url = url
-    yield url
-    server.shutdown()
-    thread.join()
 
 
 def _screenshot_on_failure(request: pytest.FixtureRequest, pages: list[Page]) -> None:

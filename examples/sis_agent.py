@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""A reference SIS agent: one realistic rostering sync through the SIS Integration API.
+
+It claims an admin's pending "Sync now" request if there is one (or else runs a scheduled
+sync), walks the job through its stages, and ends it with a status, change details, messages
+and the Canvas import JSON file. Read it as the API's executable documentation.
+
+    python examples/sis_agent.py --url http://127.0.0.1:5000 --token sisi_...
+
+Only the standard library and ``requests`` are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+import uuid
+from typing import Any
+
+import requests
+
+STAGES = ("Queued", "Roster Extract", "Data Conversion", "Canvas Import")
+
+
+class Api:
+    """A thin client: every call sends the bearer token and fails loudly on an error answer."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.base = url.rstrip("/") + "/api/v1"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, self.base + path, json=body, timeout=30)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+
+def run_sync(
+    api: Api, sis_type: str, pause: float = 0.0, seed: int | None = None
+) -> dict[str, Any]:
+    """Run one sync end to end and return the finished job."""
+    rng = random.Random(seed)
+
+    # 1. An admin's Sync now comes first. Claiming is atomic: if another agent got it, move on.
+    sync_request_id = None
+    for pending in api.call("GET", "/sync_requests?status=pending")["data"]:
+        claim = api.session.post(
+            f"{api.base}/sync_requests/{pending['id']}/claim",
+            json={"agent": "reference agent"},
+            timeout=30,
+        )
+        if claim.status_code == 200:
+            sync_request_id = pending["id"]
+            print(f"Claimed the sync requested by {pending['requested_by']}")
+            break
+
+    # 2. Report the job as it starts. Posting the same body again is a harmless retry.
+    job = api.call(
+        "POST",
+        "/rostering_jobs",
+        {
+            "external_id": f"agent-{uuid.uuid4().hex[:12]}",
+            "sis_type": sis_type,
+            "trigger": "manual" if sync_request_id else "scheduled",
+            "sync_request_id": sync_request_id,
+            "status": "in_progress",
+            "stage": STAGES[0],
+        },
+    )
+    print(f"Job {job['id']} posted by {job['posted_by']}")
+
+    # 3. Walk it through the stages.
+    for stage in STAGES[1:]:
+        time.sleep(pause)
+        job = api.call("PATCH", f"/rostering_jobs/{job['id']}", {"stage": stage})
+        print(f"  stage: {stage}")
+
+    # 4. Finish: counts per object type, any messages, and the Canvas import JSON verbatim.
+    counts = {
+        name: {
+            "created": rng.randint(0, 30),
+            "updated": rng.randint(0, 200),
+            "deleted": rng.randint(0, 3),
+        }
+        for name in ("users", "accounts", "terms", "courses", "sections", "enrollments")
+    }
+    messages = []
+    if rng.random() < 0.3:
+        messages.append(
+            {
+                "severity": "warning",
+                "file": "users.csv",
+                "row": rng.randint(2, 900),
+                "message": "User has no email address; no notifications will be sent",
+            }
+        )
+    import_json = json.dumps(
+        {
+            "workflow_state": "imported_with_messages" if messages else "imported",
+            "data": {"counts": {k: sum(v.values()) for k, v in counts.items()}},
+        },
+        indent=2,
+    )
+    job = api.call(
+        "PATCH",
+        f"/rostering_jobs/{job['id']}",
+        {
+            "status": "warning" if messages else "completed",
+            "stage": "",
+            "change_counts": counts,
+            "messages": messages,
+            "files": [{"name": "canvas_import.json", "content": import_json}],
+        },
+    )
+    print(f"Finished: {job['status']}")
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:5000", help="where the tool runs")
+    parser.add_argument("--token", required=True, help="an API token (flask api-token create)")
+    parser.add_argument("--sis-type", default="OneRoster")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between stages")
+    args = parser.parse_args(argv)
+    try:
+        run_sync(Api(args.url, args.token), args.sis_type, args.pause)
+    except (RuntimeError, requests.RequestException) as exc:
+        print(f"The sync could not be reported: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

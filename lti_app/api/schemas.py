@@ -1,0 +1,227 @@
+"""The API's request and response bodies. Pydantic checks every field and names each problem;
+the same models describe the API in its OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Status = Literal["completed", "warning", "failed", "in_progress"]
+Trigger = Literal["scheduled", "manual"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Stage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChangeCounts(Strict):
+    """How many objects of one type a sync created, updated and deleted."""
+
+    created: NonNegativeInt = 0
+    updated: NonNegativeInt = 0
+    deleted: NonNegativeInt = 0
+
+
+class Message(Strict):
+    """An error or warning of a sync, pointing at the file and row it came from."""
+
+    severity: Literal["error", "warning"]
+    file: Annotated[str, StringConstraints(max_length=255)] = ""
+    row: NonNegativeInt | None = None
+    message: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+
+
+class JobFileIn(Strict):
+    """A JSON file of the job (the Canvas import JSON), as text: it is kept verbatim."""
+
+    name: Name
+    content: str = Field(description="The JSON document as text; stored byte for byte.")
+
+    @field_validator("content")
+    @classmethod
+    def must_be_json(cls, value: str) -> str:
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"is not a JSON document ({exc})") from exc
+        return value
+
+
+ChangeDetails = dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], ChangeCounts]
+
+
+class JobCreate(Strict):
+    """A new rostering job, as the SIS agent reports it when a sync starts (or ends)."""
+
+    external_id: Name = Field(description="The agent's own id for the sync; unique per tenant.")
+    type: Name = "Roster Import"
+    posted_by: Name | None = Field(
+        None,
+        description='Who started the sync. Defaults to "Canvas Integrations Admin" for '
+        "scheduled syncs; for a sync request it is always the admin who asked.",
+    )
+    trigger: Trigger = "scheduled"
+    sis_type: Name = Field(description="The SIS or API agent, e.g. OneRoster.")
+    stage: Stage = ""
+    status: Status = "in_progress"
+    change_counts: ChangeDetails = Field(default_factory=dict)
+    messages: list[Message] = Field(default_factory=list, max_length=10_000)
+    files: list[JobFileIn] = Field(default_factory=list, max_length=20)
+    sync_request_id: int | None = Field(None, description="The sync request this job answers.")
+
+    @model_validator(mode="after")
+    def consistent(self) -> JobCreate:
+        if self.status == "completed" and self.stage:
+            raise ValueError("a completed job has no stage")
+        if self.trigger == "manual" and not self.posted_by and self.sync_request_id is None:
+            raise ValueError("a manual sync needs posted_by or sync_request_id")
+        return self
+
+
+class JobUpdate(Strict):
+    """Changes to a job. Fields left out stay as they are; ``messages`` replaces the list and
+    ``files`` adds files or replaces those of the same name, so a retried update is harmless."""
+
+    stage: Stage | None = None
+    status: Status | None = None
+    change_counts: ChangeDetails | None = None
+    messages: list[Message] | None = Field(None, max_length=10_000)
+    files: list[JobFileIn] | None = Field(None, max_length=20)
+
+    @model_validator(mode="after")
+    def not_empty(self) -> JobUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        if self.status == "completed" and self.stage:
+            raise ValueError("a completed job has no stage")
+        return self
+
+
+class JobFileOut(BaseModel):
+    name: str
+    content: str
+
+
+class JobOut(BaseModel):
+    """A rostering job."""
+
+    id: str = Field(description="The tool's id for the job.")
+    external_id: str
+    type: str
+    posted_by: str
+    trigger: Trigger
+    sis_type: str
+    stage: str
+    status: Status
+    change_counts: dict[str, ChangeCounts]
+    stage_history: list[dict[str, str]]
+    sync_request_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[Message] | None = Field(None, description="Only on a single job.")
+    files: list[JobFileOut] | None = Field(None, description="Only on a single job.")
+
+
+class JobList(BaseModel):
+    """A page of jobs, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    data: list[JobOut]
+    next_cursor: str | None
+
+
+class ScheduleIn(Strict):
+    """The sync automation schedule."""
+
+    type: Name = "Roster Import"
+    frequency: Literal["hourly", "daily", "weekly"]
+    every_hours: int | None = Field(None, ge=1, le=168, description="For hourly schedules.")
+    time_of_day: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = (
+        Field(None, description="HH:MM in the schedule's time zone, for daily and weekly.")
+    )
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=list, description="ISO weekdays (1 = Monday), for weekly schedules."
+    )
+    first_run: AwareDatetime
+    timezone: Name = "UTC"
+    enabled: bool = True
+    posted_by: Name = "Canvas Integrations Admin"
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not an IANA time zone, e.g. America/Chicago") from exc
+        return value
+
+    @model_validator(mode="after")
+    def complete(self) -> ScheduleIn:
+        if self.frequency == "hourly" and not self.every_hours:
+            raise ValueError("an hourly schedule needs every_hours")
+        if self.frequency in ("daily", "weekly") and not self.time_of_day:
+            raise ValueError(f"a {self.frequency} schedule needs time_of_day")
+        if self.frequency == "weekly" and not self.weekdays:
+            raise ValueError("a weekly schedule needs weekdays")
+        return self
+
+
+class ScheduleOut(ScheduleIn):
+    model_config = ConfigDict(extra="ignore")
+    interval: str = Field(description="The interval in words, as the Rostering tab shows it.")
+    next_run: datetime | None = Field(description="Derived; null while paused.")
+    paused_by: str | None
+    paused_at: datetime | None
+    updated_at: datetime
+
+
+class SyncRequestOut(BaseModel):
+    """An admin's "Sync now". Post the job that answers it with ``sync_request_id``."""
+
+    id: int
+    status: Literal["pending", "claimed"]
+    requested_by: str = Field(description="The admin's name: the job's posted_by.")
+    created_at: datetime
+    claimed_at: datetime | None
+    claimed_by: str | None
+
+
+class SyncRequestList(BaseModel):
+    data: list[SyncRequestOut]
+
+
+class ClaimIn(Strict):
+    agent: Name = Field("SIS agent", description="Who claims the request, for the record.")
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    """Every error answer: a title, a sentence, and for bad input each problem by field."""
+
+    error: str
+    message: str
+    problems: list[Problem] = Field(default_factory=list)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A response model as JSON-ready data."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,322 @@
+"""The SIS agent API. Every route is scoped to the tenant of the presented token."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flask import current_app, g, jsonify, request
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from werkzeug.wrappers import Response
+
+from ..errors import error_response
+from ..extensions import db
+from ..rostering import service, sync
+from ..rostering.models import JobStatus, RosteringJob, SyncRequest, SyncRequestStatus, Trigger
+from ..rostering.schedule import describe_interval, next_run
+from ..timeutil import utcnow
+from . import bp, schemas
+from .openapi import document
+from .tokens import Unauthorized, require_token
+
+M = TypeVar("M", bound=BaseModel)
+MAX_LIMIT = 100
+
+
+class ApiError(Exception):
+    """Bad input, answered with its status and each problem by field."""
+
+    def __init__(
+        self, status: int, title: str, message: str, problems: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message, self.problems = status, title, message, problems
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError) -> Any:
+    db.session.rollback()
+    return error_response(exc.status, exc.title, exc.message, exc.problems)
+
+
+@bp.errorhandler(Unauthorized)
+def unauthorized(exc: Unauthorized) -> Any:
+    body, status = error_response(
+        401, "Unauthorized", "Send a valid API token: Authorization: Bearer <token>."
+    )
+    response = current_app.make_response((body, status))
+    response.headers["WWW-Authenticate"] = 'Bearer realm="SIS Integration"'
+    return response
+
+
+@bp.errorhandler(service.JobConflict)
+def conflict(exc: service.JobConflict) -> Any:
+    db.session.rollback()
+    return error_response(409, "Conflict", str(exc))
+
+
+@bp.errorhandler(service.JobRejected)
+def rejected(exc: service.JobRejected) -> Any:
+    db.session.rollback()
+    return error_response(422, "Unprocessable Entity", str(exc), exc.problems)
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+            or "body",
+            "message": error["msg"].removeprefix("Value error, "),
+        }
+        for error in exc.errors()
+    ]
+
+
+def _body(model: type[M]) -> tuple[M, Any]:
+    """The request's JSON body, validated; also the raw data, for fingerprints."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Unsupported Media Type", "Send the body as application/json.")
+    try:
+        data = json.loads(request.get_data())
+    except ValueError as exc:
+        raise ApiError(400, "Bad Request", f"The body is not valid JSON: {exc}") from exc
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "Unprocessable Entity", "The body has problems, listed by field.", _problems(exc)
+        ) from exc
+    files = getattr(parsed, "files", None) or []
+    limit = current_app.config["JOB_FILE_MAX_BYTES"]
+    too_big = [
+        {"field": f"files.{i}.content", "message": f"is larger than {limit} bytes"}
+        for i, file in enumerate(files)
+        if len(file.content.encode()) > limit
+    ]
+    if too_big:
+        raise ApiError(413, "Payload Too Large", "A JSON file is over the size limit.", too_big)
+    return parsed, data
+
+
+def _query(name: str, adapter: TypeAdapter[Any]) -> Any:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        raise ApiError(
+            422, "Unprocessable Entity", "A query parameter has problems.", _problems(exc, name)
+        ) from exc
+
+
+def _job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
+    out = schemas.JobOut(
+        id=job.public_id,
+        external_id=job.external_id,
+        type=job.type,
+        posted_by=job.posted_by,
+        trigger=job.trigger,  # type: ignore[arg-type]
+        sis_type=job.sis_type,
+        stage=job.stage,
+        status=job.status,  # type: ignore[arg-type]
+        change_counts=job.change_counts,  # type: ignore[arg-type]
+        stage_history=job.stage_history,
+        sync_request_id=job.sync_request_id,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        messages=[
+            schemas.Message(severity=m.severity, file=m.file, row=m.row, message=m.message)  # type: ignore[arg-type]
+            for m in job.messages
+        ]
+        if full
+        else None,
+        files=[schemas.JobFileOut(name=f.name, content=f.content) for f in job.files]
+        if full
+        else None,
+    )
+    return schemas.dump(out)
+
+
+def _find_job(job_ref: str) -> RosteringJob:
+    tenant_id = g.api_token.tenant_id
+    if job_ref.startswith("ext:"):
+        job = service.get_job_by_external_id(tenant_id, job_ref.removeprefix("ext:"))
+    else:
+        job = service.get_job(tenant_id, job_ref, with_details=True)
+    if job is None:
+        raise ApiError(404, "Not Found", "No such rostering job.")
+    return job
+
+
+@bp.post("/rostering_jobs")
+@require_token
+def create_job() -> Any:
+    """Create a job; the same body again is a harmless retry."""
+    body, raw = _body(schemas.JobCreate)
+    trigger = Trigger(body.trigger)
+    new = service.NewJob(
+        external_id=body.external_id,
+        type=body.type,
+        posted_by=body.posted_by or "Canvas Integrations Admin",
+        trigger=trigger,
+        sis_type=body.sis_type,
+        stage=body.stage,
+        status=JobStatus(body.status),
+        change_counts={k: v.model_dump() for k, v in body.change_counts.items()},
+        files=[(f.name, f.content) for f in body.files],
+        messages=[m.model_dump() for m in body.messages],
+        sync_request_id=body.sync_request_id,
+    )
+    job, created = service.create_job_once(g.api_token.tenant_id, new, service.fingerprint(raw))
+    return jsonify(_job_out(job, full=True)), 201 if created else 200
+
+
+@bp.get("/rostering_jobs")
+@require_token
+def list_jobs() -> Any:
+    """The tenant's jobs, newest first, a page at a time."""
+    status = _query("status", TypeAdapter(schemas.Status))
+    since = _query("updated_since", TypeAdapter(AwareDatetime))
+    limit = _query("limit", TypeAdapter(int))
+    limit = 25 if limit is None else limit
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(
+            422,
+            "Unprocessable Entity",
+            "A query parameter has problems.",
+            [{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}],
+        )
+    after = _decode_cursor(request.args.get("cursor"))
+    jobs = service.list_jobs_after(
+        g.api_token.tenant_id,
+        limit=limit + 1,
+        after=after,
+        status=JobStatus(status) if status else None,
+        updated_since=since,
+    )
+    page, more = jobs[:limit], len(jobs) > limit
+    next_cursor = _encode_cursor(page[-1]) if more else None
+    return jsonify({"data": [_job_out(j, full=False) for j in page], "next_cursor": next_cursor})
+
+
+def _encode_cursor(job: RosteringJob) -> str:
+    position = json.dumps([job.updated_at.isoformat(), job.id])
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        when, job_id = json.loads(base64.urlsafe_b64decode(padded))
+        return TypeAdapter(AwareDatetime).validate_python(when), int(job_id)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise ApiError(
+            422,
+            "Unprocessable Entity",
+            "A query parameter has problems.",
+            [{"field": "cursor", "message": "is not a cursor this API gave"}],
+        ) from exc
+
+
+@bp.get("/rostering_jobs/<path:job_ref>")
+@require_token
+def get_job(job_ref: str) -> Any:
+    """One job, with its messages and files; ``ext:<external_id>`` finds it by the agent's id."""
+    return jsonify(_job_out(_find_job(job_ref), full=True))
+
+
+@bp.patch("/rostering_jobs/<path:job_ref>")
+@require_token
+def update_job(job_ref: str) -> Any:
+    """Change a job's stage, status, change details, messages or files."""
+    job = _find_job(job_ref)
+    body, _ = _body(schemas.JobUpdate)
+    changes = service.JobChanges(
+        stage=body.stage,
+        status=JobStatus(body.status) if body.status else None,
+        change_counts=(
+            {k: v.model_dump() for k, v in body.change_counts.items()}
+            if body.change_counts is not None
+            else None
+        ),
+        messages=[m.model_dump() for m in body.messages] if body.messages is not None else None,
+        files=[(f.name, f.content) for f in body.files] if body.files is not None else None,
+    )
+    return jsonify(_job_out(service.update_job(job, changes), full=True))
+
+
+def _schedule_out() -> Any:
+    schedule = sync.get_schedule(g.api_token.tenant_id)
+    if schedule is None:
+        raise ApiError(404, "Not Found", "No sync schedule is configured.")
+    out = schemas.ScheduleOut(
+        type=schedule.type,
+        frequency=schedule.frequency,  # type: ignore[arg-type]
+        every_hours=schedule.every_hours,
+        time_of_day=schedule.time_of_day,
+        weekdays=schedule.weekdays,
+        first_run=schedule.first_run,
+        timezone=schedule.timezone,
+        enabled=schedule.enabled,
+        posted_by=schedule.posted_by,
+        interval=describe_interval(schedule),
+        next_run=next_run(schedule, utcnow()),
+        paused_by=schedule.paused_by,
+        paused_at=schedule.paused_at,
+        updated_at=schedule.updated_at,
+    )
+    return jsonify(schemas.dump(out))
+
+
+@bp.get("/schedule")
+@require_token
+def get_schedule() -> Any:
+    """The tenant's sync automation schedule."""
+    return _schedule_out()
+
+
+@bp.put("/schedule")
+@require_token
+def put_schedule() -> Any:
+    """Create or replace the tenant's sync automation schedule."""
+    body, _ = _body(schemas.ScheduleIn)
+    sync.save_schedule(g.api_token.tenant_id, body.model_dump())
+    return _schedule_out()
+
+
+def _request_out(sync_request: SyncRequest) -> dict[str, Any]:
+    return schemas.dump(schemas.SyncRequestOut.model_validate(sync_request, from_attributes=True))
+
+
+@bp.get("/sync_requests")
+@require_token
+def list_sync_requests() -> Any:
+    """Admins' "Sync now" requests; ``status=pending`` for those waiting for an agent."""
+    status = _query("status", TypeAdapter(SyncRequestStatus))
+    requests = sync.list_requests(g.api_token.tenant_id, status)
+    return jsonify({"data": [_request_out(r) for r in requests]})
+
+
+@bp.post("/sync_requests/<int:request_id>/claim")
+@require_token
+def claim_sync_request(request_id: int) -> Any:
+    """Claim a pending request; of two agents racing, exactly one gets it (the other: 409)."""
+    agent = "SIS agent"
+    if request.get_data():
+        body, _ = _body(schemas.ClaimIn)
+        agent = body.agent
+    claimed = sync.claim(g.api_token.tenant_id, request_id, agent)
+    if claimed is None:
+        raise ApiError(404, "Not Found", "No such sync request.")
+    return jsonify(_request_out(claimed))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """This API, described as OpenAPI 3.1."""
+    return jsonify(document())
