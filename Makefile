@@ -45,10 +45,10 @@ browser:
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## serve: production-style server (gunicorn, 4 workers); set APP_ENV, SECRET_KEY, DATABASE_URL
+## serve: production server (gunicorn.conf.py: 4 workers); set APP_ENV, SECRET_KEY, DATABASE_URL
 serve: install
 	$(FLASK) db upgrade
-	$(BIN)/gunicorn --workers 4 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 lint: install-dev
 	$(BIN)/ruff check lti_app config tests examples wsgi.py

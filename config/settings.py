@@ -83,6 +83,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _int("API_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "FRAME_ANCESTORS": ["'self'", CANVAS_FRAME_ANCESTORS, *extra_ancestors],
         "DEV_PLATFORM": env == "development",
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text"),
         "SESSION_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 1 if production else 0),

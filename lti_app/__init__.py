@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -24,9 +23,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(settings.load(test_config))
     settings.INSTANCE_DIR.mkdir(exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     if app.config["TRUSTED_PROXIES"]:
         # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/Host for absolute URLs.
@@ -36,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
-    from . import errors, security
+    from . import errors, observability, security
     from .api import bp as api_bp
     from .api.cli import api_token_cli
     from .demo import demo_cli
@@ -56,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(api_token_cli)
+    observability.register(app)
     errors.register(app)
     security.register(app)
     register_filters(app)

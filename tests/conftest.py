@@ -19,8 +19,10 @@ from werkzeug.serving import make_server
 
 from config.settings import database_url as normalise_url
 from lti_app import create_app
+from lti_app.api import tokens
 from lti_app.extensions import db
 from lti_app.lti import jwks_cache, registry
+from lti_app.lti.models import Tenant
 from lti_app.rostering import service
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.timeutil import utcnow
@@ -161,3 +163,25 @@ def make_job(tenant_ids) -> Callable[..., RosteringJob]:
         return service.create_job(tenant_ids[deployment], new)
 
     return make
+
+
+@pytest.fixture
+def api_tokens(tenant_ids) -> dict[str, str]:
+    """A live API token for each institution, by deployment id."""
+    return {
+        deployment: tokens.create(db.session.get(Tenant, tenant_id), "test agent")[1]
+        for deployment, tenant_id in tenant_ids.items()
+    }
+
+
+@pytest.fixture
+def api(client, api_tokens) -> Callable[..., Any]:
+    """Call the API as Alpha College's agent (``as_`` picks another token)."""
+
+    def call(method: str, path: str, body: Any = None, *, as_: str = "dep-a", **kwargs: Any):
+        headers = {"Authorization": f"Bearer {api_tokens[as_]}", **kwargs.pop("headers", {})}
+        if body is not None:
+            kwargs["json"] = body
+        return client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
+
+    return call

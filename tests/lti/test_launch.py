@@ -326,3 +326,36 @@ def test_unreachable_key_set_answers_503(app, client, platform):
     assert response.status_code == 503
     assert "could not reach Canvas" in response.get_data(as_text=True)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("app_overrides", [{"JWKS_TIMEOUT_SECONDS": 1}])
+def test_hanging_key_set_answers_503_within_the_timeout(app, client, platform):
+    import socket
+
+    from lti_app.lti import registry
+    from tests.support.launcher import Launcher
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts connections, never answers
+    spec = registry.PlatformSpec(
+        issuer=platform.issuer,
+        client_id="client-with-silent-jwks",
+        auth_login_url=platform.base_url + "/auth",
+        auth_token_url=platform.base_url + "/token",
+        key_set_url=f"http://127.0.0.1:{silent.getsockname()[1]}/jwks",
+    )
+    registry.register(spec, ["dep-silent"], "Silent JWKS College")
+    original = platform.client_id
+    platform.client_id = "client-with-silent-jwks"
+    try:
+        launcher = Launcher(client, platform)
+        login = launcher.login("dep-silent")
+        token = platform.sign(platform.claims(nonce=login.nonce, deployment_id="dep-silent"))
+        started = time.monotonic()
+        response = launcher.post(token, login.state)
+    finally:
+        platform.client_id = original
+        silent.close()
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5

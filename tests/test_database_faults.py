@@ -1,0 +1,157 @@
+"""The database failing mid-write or going away: 503s, nothing partial, and recovery."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from lti_app.extensions import db
+from tests.support.launcher import Launcher, https_client
+from tests.support.tcp_proxy import TcpProxy
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+FAULTS_DB = "sis_integration_faults"
+
+
+@pytest.fixture
+def failing_message_insert(app):
+    """A trigger that makes the database reject one message row, mid-transaction."""
+    if db.engine.dialect.name == "sqlite":
+        statements = [
+            "CREATE TRIGGER boom BEFORE INSERT ON rostering_job_message "
+            "WHEN NEW.message = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        ]
+        drop = ["DROP TRIGGER boom"]
+    else:
+        statements = [
+            "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.message = 'boom' "
+            "THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER boom BEFORE INSERT ON rostering_job_message "
+            "FOR EACH ROW EXECUTE FUNCTION boom()",
+        ]
+        drop = ["DROP TRIGGER boom ON rostering_job_message", "DROP FUNCTION boom()"]
+    with db.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    yield
+    with db.engine.begin() as connection:
+        for statement in drop:
+            connection.execute(text(statement))
+
+
+def test_a_write_that_fails_midway_commits_nothing(
+    client, registered, api_tokens, failing_message_insert
+):
+    headers = {"Authorization": f"Bearer {api_tokens['dep-a']}"}
+    created = client.post(
+        "/api/v1/rostering_jobs",
+        headers=headers,
+        json={"external_id": "j1", "sis_type": "OneRoster", "stage": "Queued"},
+    )
+    job_id = created.json["id"]
+    before = client.get(f"/api/v1/rostering_jobs/{job_id}", headers=headers).json
+    response = client.patch(
+        f"/api/v1/rostering_jobs/{job_id}",
+        headers=headers,
+        json={
+            "status": "failed",
+            "stage": "Canvas Import",
+            "messages": [
+                {"severity": "error", "message": "fine"},
+                {"severity": "error", "message": "boom"},
+            ],
+            "files": [{"name": "a.json", "content": "{}"}],
+        },
+    )
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert client.get(f"/api/v1/rostering_jobs/{job_id}", headers=headers).json == before
+    # A job created with a failing message is not half-stored either.
+    response = client.post(
+        "/api/v1/rostering_jobs",
+        headers=headers,
+        json={
+            "external_id": "j2",
+            "sis_type": "OneRoster",
+            "messages": [{"severity": "error", "message": "boom"}],
+        },
+    )
+    assert response.status_code == 503
+    assert client.get("/api/v1/rostering_jobs/ext:j2", headers=headers).status_code == 404
+
+
+def _postgres_reachable() -> bool:
+    try:
+        socket.create_connection((PG_HOST, PG_PORT), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def proxied_database():
+    """A fresh PostgreSQL database reached through a proxy the test can cut."""
+    if not _postgres_reachable():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    admin = create_engine(
+        f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {FAULTS_DB} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {FAULTS_DB}"))
+    proxy = TcpProxy(PG_HOST, PG_PORT)
+    yield proxy, f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{FAULTS_DB}"
+    proxy.close()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {FAULTS_DB} WITH (FORCE)"))
+    admin.dispose()
+
+
+def test_database_outage_gives_503s_and_the_tool_recovers_by_itself(
+    proxied_database, make_app, platform
+):
+    import flask_migrate
+
+    from lti_app.api import tokens
+    from lti_app.lti import registry
+
+    proxy, url = proxied_database
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        spec = registry.PlatformSpec(
+            platform.issuer,
+            platform.client_id,
+            platform.base_url + "/auth",
+            platform.base_url + "/token",
+            platform.base_url + "/jwks",
+        )
+        tenant = registry.register(spec, ["dep-a"], "Alpha College").tenants[0]
+        _, api_token = tokens.create(tenant, "agent")
+    client = https_client(app)
+    launch_token = Launcher(client, platform).admin_token("dep-a")
+    page = {"launch_token": launch_token}
+    api = {"Authorization": f"Bearer {api_token}"}
+    body = {"external_id": "during-outage", "sis_type": "OneRoster"}
+    assert client.get("/rostering/", query_string=page).status_code == 200
+
+    proxy.cut()
+    assert client.get("/healthz").status_code == 503
+    outage_page = client.get("/rostering/", query_string=page)
+    assert outage_page.status_code == 503
+    assert "reach its database right now" in outage_page.get_data(as_text=True)
+    outage_api = client.post("/api/v1/rostering_jobs", headers=api, json=body)
+    assert outage_api.status_code == 503
+    assert outage_api.json["error"] == "Temporarily unavailable"
+
+    proxy.restore()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/rostering/", query_string=page).status_code == 200
+    assert client.post("/api/v1/rostering_jobs", headers=api, json=body).status_code == 201
+    with app.app_context():
+        count = db.session.execute(
+            text("SELECT count(*) FROM rostering_job WHERE external_id = 'during-outage'")
+        ).scalar()
+    assert count == 1
