@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test serve lint browser install install-dev clean
+.PHONY: run test serve load lint browser install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,12 @@ serve: install
 	$(FLASK) db upgrade
 	BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+## load: gunicorn (4 workers) on PostgreSQL under 60 s of admins and agents; LOAD_ARGS for more
+load: install-dev
+	$(BIN)/python scripts/load_test.py $(LOAD_ARGS)
+
 lint: install-dev
-	$(BIN)/ruff check lti_app config tests examples wsgi.py
+	$(BIN)/ruff check lti_app config tests examples scripts wsgi.py gunicorn.conf.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

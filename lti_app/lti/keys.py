@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -13,9 +14,11 @@ from ..timeutil import utcnow
 from .models import ToolKey
 
 
-def _public_jwk(key: ToolKey) -> dict[str, Any]:
-    jwk = json.loads(JWK.from_pem(key.private_key_pem.encode()).export_public())
-    return {**jwk, "kid": key.kid, "alg": "RS256", "use": "sig"}
+@functools.lru_cache(maxsize=16)
+def _public_jwk(kid: str, private_key_pem: str) -> dict[str, Any]:
+    # Loading an RSA private key costs tens of milliseconds; a key never changes, so once.
+    jwk = json.loads(JWK.from_pem(private_key_pem.encode()).export_public())
+    return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
 def create_key() -> ToolKey:
@@ -45,7 +48,7 @@ def active_key() -> ToolKey:
 def jwks() -> dict[str, list[dict[str, Any]]]:
     """The public half of every live key, as a JSON Web Key Set."""
     keys = live_keys() or [active_key()]
-    return {"keys": [_public_jwk(key) for key in keys]}
+    return {"keys": [_public_jwk(key.kid, key.private_key_pem) for key in keys]}
 
 
 def retire_key(kid: str) -> bool:
