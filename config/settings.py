@@ -84,7 +84,6 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FRAME_ANCESTORS": ["'self'", CANVAS_FRAME_ANCESTORS, *extra_ancestors],
         "DEV_PLATFORM": env == "development",
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text"),
-        "SESSION_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 1 if production else 0),
     }

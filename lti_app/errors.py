@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -72,7 +72,6 @@ def register(app: Flask) -> None:
             "Please try again in a minute.",
         )
 
-    @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_down(exc: DBAPIError) -> tuple[Response | str, int]:
         db.session.rollback()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 
+import flask_migrate
 import pytest
 from sqlalchemy import create_engine, text
 
+from lti_app.api import tokens
 from lti_app.extensions import db
+from lti_app.lti import registry
 from tests.support.launcher import Launcher, https_client
 from tests.support.tcp_proxy import TcpProxy
 
@@ -112,10 +115,6 @@ def proxied_database():
 def test_database_outage_gives_503s_and_the_tool_recovers_by_itself(
     proxied_database, make_app, platform
 ):
-    import flask_migrate
-
-    from lti_app.api import tokens
-    from lti_app.lti import registry
 
     proxy, url = proxied_database
     app = make_app(SQLALCHEMY_DATABASE_URI=url)

@@ -3,7 +3,12 @@ Canvas only."""
 
 from __future__ import annotations
 
+import pytest
+
+from config.settings import ConfigError
 from lti_app import create_app
+from lti_app.lti import tokens
+from lti_app.lti.models import Launch
 from tests.support.launcher import https_client
 
 
@@ -47,8 +52,6 @@ def _app_without_database(tmp_path):
 
 
 def test_missing_database_gives_503_pages(tmp_path):
-    from lti_app.lti import tokens
-    from lti_app.lti.models import Launch
 
     app = _app_without_database(tmp_path)
     with app.app_context():
@@ -70,9 +73,6 @@ def test_missing_database_gives_503_json_to_json_clients(tmp_path):
 
 
 def test_production_requires_a_secret_key(monkeypatch):
-    import pytest
-
-    from config.settings import ConfigError
 
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="SECRET_KEY"):

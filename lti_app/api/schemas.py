@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..rostering.models import SCHEDULED_POSTER
+
 Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -159,7 +161,7 @@ class ScheduleIn(Strict):
     first_run: AwareDatetime
     timezone: Name = "UTC"
     enabled: bool = True
-    posted_by: Name = "Canvas Integrations Admin"
+    posted_by: Name = SCHEDULED_POSTER
 
     @field_validator("timezone")
     @classmethod

@@ -14,7 +14,14 @@ from werkzeug.wrappers import Response
 from ..errors import error_response
 from ..extensions import db
 from ..rostering import service, sync
-from ..rostering.models import JobStatus, RosteringJob, SyncRequest, SyncRequestStatus, Trigger
+from ..rostering.models import (
+    SCHEDULED_POSTER,
+    JobStatus,
+    RosteringJob,
+    SyncRequest,
+    SyncRequestStatus,
+    Trigger,
+)
 from ..rostering.schedule import describe_interval, next_run
 from ..timeutil import utcnow
 from . import bp, schemas
@@ -160,7 +167,7 @@ def create_job() -> Any:
     new = service.NewJob(
         external_id=body.external_id,
         type=body.type,
-        posted_by=body.posted_by or "Canvas Integrations Admin",
+        posted_by=body.posted_by or SCHEDULED_POSTER,
         trigger=trigger,
         sis_type=body.sis_type,
         stage=body.stage,

@@ -22,7 +22,6 @@ LOGIN_PARAMS = (
     "lti_message_hint",
     "lti_deployment_id",
     "client_id",
-    "lti_storage_target",
 )
 
 
@@ -37,8 +36,8 @@ def login() -> Response | str:
     # the platform's storage when offered, and offers a new window when nothing can hold it.
     if request.headers.get("Sec-Fetch-Dest") == "document" or request.values.get("new_window"):
         return login.set_cookies(redirect(login.auth_url))
+    # The new window is top level: its state cookie is first-party, no storage needed.
     new_window_params = {k: request.values[k] for k in LOGIN_PARAMS if request.values.get(k)}
-    new_window_params.pop("lti_storage_target", None)
     page = render_template(
         "lti/login.html",
         login=login,

@@ -10,7 +10,6 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, service, sync
-from .models import JobStatus
 from .schedule import describe_interval, next_run
 
 
@@ -36,7 +35,6 @@ def index() -> str:
         next_run=next_run(schedule, utcnow()) if schedule else None,
         running=service.has_running_job(tenant_id),
         pending_request=sync.pending_request(tenant_id),
-        statuses=JobStatus,
     )
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import socket
 import time
 
 import jwt
@@ -9,7 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_app.extensions import db
+from lti_app.lti import registry
 from lti_app.lti.models import Launch, LoginRecord
+from tests.support.launcher import Launcher, https_client
 from tests.support.platform import CLAIM, SigningKey
 
 NOT_VERIFIED = "This launch could not be verified. Open SIS Integration again from Canvas."
@@ -99,7 +106,6 @@ def test_replayed_launch_is_refused(launcher, registered):
 
 def test_replay_is_refused_by_another_worker(launcher, registered, make_app):
     """The nonce is remembered in the database, not in one process."""
-    from tests.support.launcher import https_client
 
     login = launcher.login("dep-a")
     token = registered.sign(registered.claims(nonce=login.nonce, deployment_id="dep-a"))
@@ -171,10 +177,6 @@ def test_hs256_signed_with_the_public_key_is_refused(launcher, registered):
     login = launcher.login("dep-a")
     body = registered.claims(nonce=login.nonce, deployment_id="dep-a")
     header = {"alg": "HS256", "kid": registered.key.kid, "typ": "JWT"}
-    import base64
-    import hashlib
-    import hmac
-    import json
 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -301,61 +303,44 @@ def test_unknown_key_ids_do_not_refetch_the_key_set_more_than_the_floor_allows(
     assert registered.jwks_requests == before
 
 
-def test_unreachable_key_set_answers_503(app, client, platform):
-    from lti_app.lti import registry
-    from tests.support.launcher import Launcher
-
+def _launch_with_key_set_at(client, platform, key_set_url: str):
+    """Launch through a second registration of the platform whose key set lives at
+    ``key_set_url``; returns the response and how long it took."""
     spec = registry.PlatformSpec(
         issuer=platform.issuer,
-        client_id="client-with-dead-jwks",
+        client_id="client-with-broken-jwks",
         auth_login_url=platform.base_url + "/auth",
         auth_token_url=platform.base_url + "/token",
-        key_set_url="http://127.0.0.1:9/jwks",  # the discard port: nothing listens
+        key_set_url=key_set_url,
     )
-    registry.register(spec, ["dep-dead"], "Dead JWKS College")
-    launcher = Launcher(client, platform)
+    registry.register(spec, ["dep-broken"], "Broken JWKS College")
     original = platform.client_id
-    platform.client_id = "client-with-dead-jwks"
+    platform.client_id = "client-with-broken-jwks"
     try:
-        login = launcher.login("dep-dead")
-        token = platform.sign(platform.claims(nonce=login.nonce, deployment_id="dep-dead"))
+        launcher = Launcher(client, platform)
+        login = launcher.login("dep-broken")
+        token = platform.sign(platform.claims(nonce=login.nonce, deployment_id="dep-broken"))
         started = time.monotonic()
         response = launcher.post(token, login.state)
     finally:
         platform.client_id = original
+    return response, time.monotonic() - started
+
+
+def test_unreachable_key_set_answers_503(client, platform):
+    # The discard port: nothing listens there.
+    response, elapsed = _launch_with_key_set_at(client, platform, "http://127.0.0.1:9/jwks")
     assert response.status_code == 503
     assert "could not reach Canvas" in response.get_data(as_text=True)
-    assert time.monotonic() - started < 10
+    assert elapsed < 10
 
 
 @pytest.mark.parametrize("app_overrides", [{"JWKS_TIMEOUT_SECONDS": 1}])
-def test_hanging_key_set_answers_503_within_the_timeout(app, client, platform):
-    import socket
-
-    from lti_app.lti import registry
-    from tests.support.launcher import Launcher
-
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(1)  # accepts connections, never answers
-    spec = registry.PlatformSpec(
-        issuer=platform.issuer,
-        client_id="client-with-silent-jwks",
-        auth_login_url=platform.base_url + "/auth",
-        auth_token_url=platform.base_url + "/token",
-        key_set_url=f"http://127.0.0.1:{silent.getsockname()[1]}/jwks",
-    )
-    registry.register(spec, ["dep-silent"], "Silent JWKS College")
-    original = platform.client_id
-    platform.client_id = "client-with-silent-jwks"
-    try:
-        launcher = Launcher(client, platform)
-        login = launcher.login("dep-silent")
-        token = platform.sign(platform.claims(nonce=login.nonce, deployment_id="dep-silent"))
-        started = time.monotonic()
-        response = launcher.post(token, login.state)
-    finally:
-        platform.client_id = original
-        silent.close()
+def test_hanging_key_set_answers_503_within_the_timeout(client, platform):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts connections, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/jwks"
+        response, elapsed = _launch_with_key_set_at(client, platform, url)
     assert response.status_code == 503
-    assert time.monotonic() - started < 5
+    assert elapsed < 5

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from lti_app.extensions import db
 from lti_app.lti.models import Launch
 from lti_app.timeutil import utcnow
+from tests.support.launcher import https_client
 
 OPEN_AGAIN = "Open SIS Integration again from Canvas."
 
@@ -62,7 +63,6 @@ def test_no_token_outlives_its_launch(launcher, client):
 
 
 def test_token_signed_with_another_secret_is_refused(launcher, make_app):
-    from tests.support.launcher import https_client
 
     token = launcher.admin_token("dep-a")
     other = https_client(make_app(SECRET_KEY="another-deployment-secret"))
