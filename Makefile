@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test serve load lint browser install install-dev clean
+.PHONY: run test serve load bench lint browser install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ test: install-dev browser
 serve: install
 	$(FLASK) db upgrade
 	BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## bench: the scale benchmark (a million jobs; SQLite and PostgreSQL); BENCH_ARGS for more
+bench: install-dev
+	@command -v sqlite3 >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q sqlite3; }
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 ## load: gunicorn (4 workers) on PostgreSQL under 60 s of admins and agents; LOAD_ARGS for more
 load: install-dev

@@ -18,7 +18,6 @@ import logging
 import os
 import random
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.serverctl import start_gunicorn, stop  # noqa: E402
 from tests.support.platform import TestPlatform  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -443,24 +443,8 @@ def main() -> int:
             env,
         ).strip()
 
-    log_path = ROOT / "test-artifacts" / "load-gunicorn.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-            env={**env, "BIND": f"127.0.0.1:{args.port}", "WEB_CONCURRENCY": str(args.workers)},
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-        )
+    server = start_gunicorn(env, args.port, args.workers, "load-gunicorn.log")
     try:
-        for _ in range(100):
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
         ledger = Ledger()
         load = Load(base, platform, tokens, ledger)
         with requests.Session() as session:  # some history for the pages and the CSVs
@@ -484,8 +468,7 @@ def main() -> int:
             client.join()
         elapsed = time.monotonic() - started
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
         platform.stop()
     server_errors = report(ledger, elapsed)
     problems = verify(ledger, database_url)

@@ -50,6 +50,8 @@ class Tenant(db.Model):
     platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platform.id", ondelete="CASCADE"))
     deployment_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255), default="")
+    # Kept by the job store as it adds jobs, so the pager never counts a long history.
+    job_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     platform: Mapped[Platform] = relationship(back_populates="tenants")

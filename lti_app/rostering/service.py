@@ -11,24 +11,27 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import column, func, select, table, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from ..lti.models import Tenant
 from ..timeutil import utcnow
 from .models import (
+    STATUS_LABELS,
     JobFile,
     JobMessage,
     JobStatus,
     RosteringJob,
     SyncRequest,
     Trigger,
+    new_public_id,
 )
 
 
@@ -46,6 +49,36 @@ class JobRejected(Exception):
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
+
+
+Key = tuple[datetime, int]  # a job's place in the list: (updated_at, id)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def encode_key(job: RosteringJob) -> str:
+    """A job's place in the list as URL-safe text: "<microseconds since 1970>.<id>"."""
+    return f"{(job.updated_at - _EPOCH) // _MICROSECOND}.{job.id}"
+
+
+def decode_key(text: str | None) -> Key | None:
+    """The place a link names, or None when it names none (or was tampered into nonsense)."""
+    try:
+        micros, job_id = (text or "").split(".")
+        return _EPOCH + int(micros) * _MICROSECOND, int(job_id)
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True)
+class Seek:
+    """How a link reaches a page without counting rows from the top: from the row just
+    before it (``after``, going to older jobs) or just after it (``before``), skipping whole
+    pages. Without either, a page is counted from the nearer end of the list."""
+
+    after: Key | None = None
+    before: Key | None = None
+    skip_pages: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,24 @@ class JobPage:
         last = min(self.pages, self.page + around)
         return list(range(first, last + 1))
 
+    def edge_link(self, number: int) -> dict[str, Any]:
+        """URL parameters for a page by its number alone (the first, the last, a refresh)."""
+        return {"page": number, "per_page": self.per_page}
+
+    def link(self, number: int) -> dict[str, Any]:
+        """URL parameters for a page near this one: it is reached from this page's rows, so
+        rows neither repeat nor vanish when syncs add jobs meanwhile, and no request counts
+        its way through the history."""
+        params = self.edge_link(number)
+        if self.jobs and number != self.page:
+            if number > self.page:
+                params["after"] = encode_key(self.jobs[-1])
+                params["skip"] = number - self.page - 1
+            else:
+                params["before"] = encode_key(self.jobs[0])
+                params["skip"] = self.page - number - 1
+        return params
+
 
 def newest_first() -> tuple[Any, Any]:
     """The list's order: most recently updated first, the id breaking ties, so rows never
@@ -74,26 +125,64 @@ def newest_first() -> tuple[Any, Any]:
     return (RosteringJob.updated_at.desc(), RosteringJob.id.desc())
 
 
-def list_jobs(tenant_id: int, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> JobPage:
-    """A page of the tenant's jobs, newest first; out-of-range pages clamp to the last."""
+def _position() -> Any:
+    return tuple_(RosteringJob.updated_at, RosteringJob.id)
+
+
+def _tenant_jobs(tenant_id: int) -> Any:
+    return select(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
+
+
+def job_count(tenant_id: int) -> int:
+    """How many jobs the tenant has, kept on the tenant row instead of counted per request."""
+    tenant = db.session.get(Tenant, tenant_id)
+    return tenant.job_count if tenant is not None else 0
+
+
+def list_jobs(
+    tenant_id: int, page: int = 1, per_page: int = DEFAULT_PER_PAGE, seek: Seek | None = None
+) -> JobPage:
+    """A page of the tenant's jobs, newest first; out-of-range pages clamp to the last.
+
+    Every query walks the (tenant_id, updated_at, id) index from a known row or from the
+    nearer end, so the last page costs what the first does however long the history is.
+    """
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    total = (
-        db.session.scalar(
-            select(func.count())
-            .select_from(RosteringJob)
-            .where(RosteringJob.tenant_id == tenant_id)
+    total = job_count(tenant_id)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(page, 1), pages)
+    seek = seek or Seek()
+    stmt = _tenant_jobs(tenant_id)
+    jobs: list[RosteringJob] = []
+    if seek.after is not None:
+        jobs = _rows(
+            stmt.where(_position() < tuple_(*seek.after)),
+            True,
+            seek.skip_pages * per_page,
+            per_page,
         )
-        or 0
-    )
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    jobs = db.session.scalars(
-        select(RosteringJob)
-        .where(RosteringJob.tenant_id == tenant_id)
-        .order_by(*newest_first())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return JobPage(list(jobs), page, per_page, total)
+    elif seek.before is not None:
+        jobs = _rows(
+            stmt.where(_position() > tuple_(*seek.before)),
+            False,
+            seek.skip_pages * per_page,
+            per_page,
+        )
+    if not jobs:
+        above = (page - 1) * per_page
+        below = max(0, total - page * per_page)
+        if above <= below:
+            jobs = _rows(stmt, True, above, per_page)
+        else:
+            jobs = _rows(stmt, False, below, min(per_page, total - above))
+    return JobPage(jobs, page, per_page, total)
+
+
+def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob]:
+    """Rows in list order, read from the newest end or (then reversed) from the oldest."""
+    order = newest_first() if newest else (RosteringJob.updated_at.asc(), RosteringJob.id.asc())
+    rows = list(db.session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
+    return rows if newest else rows[::-1]
 
 
 def has_running_job(tenant_id: int) -> bool:
@@ -137,8 +226,6 @@ class NewJob:
 def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> RosteringJob:
     """Store a job for the tenant."""
     now = utcnow()
-    if new.stage_history is None and new.stage:
-        new.stage_history = [{"stage": new.stage, "at": (new.created_at or now).isoformat()}]
     job = RosteringJob(
         tenant_id=tenant_id,
         external_id=new.external_id,
@@ -149,7 +236,7 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         stage=new.stage,
         status=JobStatus(new.status).value,
         change_counts=new.change_counts or {},
-        stage_history=new.stage_history or [],
+        stage_history=_stage_history(new, now),
         created_at=new.created_at or now,
         updated_at=new.updated_at or new.created_at or now,
         files=[JobFile(name=name, content=content) for name, content in new.files or []],
@@ -157,9 +244,102 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         sync_request_id=new.sync_request_id,
     )
     db.session.add(job)
+    count_new_jobs(tenant_id, 1)
     if commit:
         db.session.commit()
     return job
+
+
+def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000) -> int:
+    """Store many jobs at once, row for row what ``create_job`` stores, in batches; for
+    imports of history and benchmarks. Jobs with files or messages go through
+    ``create_job``.
+
+    Values are prepared here in the form the database stores them (UTC timestamps, JSON
+    text), so the driver inserts them without SQLAlchemy's per-value type processing, which
+    would otherwise cost most of the time.
+    """
+    sqlite = db.engine.dialect.name == "sqlite"
+    names = (
+        "public_id",
+        "tenant_id",
+        "external_id",
+        "type",
+        "posted_by",
+        "trigger",
+        "sis_type",
+        "stage",
+        "status",
+        "change_counts",
+        "stage_history",
+        "request_fingerprint",
+        "created_at",
+        "updated_at",
+    )
+    raw_table = table(RosteringJob.__tablename__, *(column(name) for name in names))
+
+    def stamp(value: datetime) -> Any:
+        # SQLite keeps UTC text in SQLAlchemy's format; PostgreSQL an aware timestamp.
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else value
+
+    def as_json(value: Any) -> str:
+        return json.dumps(value) if value else ("{}" if isinstance(value, dict) else "[]")
+
+    now = utcnow()
+    stored = 0
+    rows: list[dict[str, Any]] = []
+    for new in new_jobs:
+        if new.files or new.messages:
+            raise ValueError("jobs with files or messages go through create_job")
+        created_at = new.created_at or now
+        rows.append(
+            {
+                "public_id": new_public_id(),
+                "tenant_id": tenant_id,
+                "external_id": new.external_id,
+                "type": new.type,
+                "posted_by": new.posted_by,
+                "trigger": Trigger(new.trigger).value,
+                "sis_type": new.sis_type,
+                "stage": new.stage,
+                "status": JobStatus(new.status).value,
+                "change_counts": json.dumps(new.change_counts or {}),
+                "stage_history": json.dumps(_stage_history(new, now)),
+                "request_fingerprint": "",
+                "created_at": stamp(created_at),
+                "updated_at": stamp(new.updated_at or created_at),
+            }
+        )
+        if len(rows) >= batch:
+            stored += _insert_batch(tenant_id, raw_table, rows)
+    return stored + _insert_batch(tenant_id, raw_table, rows)
+
+
+def _insert_batch(tenant_id: int, raw_table: Any, rows: list[dict[str, Any]]) -> int:
+    count = len(rows)
+    if count:
+        db.session.execute(raw_table.insert(), rows)
+        count_new_jobs(tenant_id, count)
+        db.session.commit()
+        rows.clear()
+    return count
+
+
+def _stage_history(new: NewJob, now: datetime) -> list[dict[str, str]]:
+    """A new job's stage history: as reported, or starting at its first stage."""
+    if new.stage_history is not None:
+        return new.stage_history
+    if new.stage:
+        return [{"stage": new.stage, "at": (new.created_at or now).isoformat()}]
+    return []
+
+
+def count_new_jobs(tenant_id: int, added: int) -> None:
+    """Add to the tenant's stored job count, in the transaction that adds the jobs."""
+    db.session.execute(
+        update(Tenant).where(Tenant.id == tenant_id).values(job_count=Tenant.job_count + added)
+    )
 
 
 def fingerprint(body: Any) -> str:
@@ -273,19 +453,13 @@ def list_jobs_after(
     updated_since: datetime | None = None,
 ) -> list[RosteringJob]:
     """Up to ``limit`` of the tenant's jobs, newest first, after a (updated_at, id) position."""
-    stmt = select(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
+    stmt = _tenant_jobs(tenant_id)
     if status is not None:
         stmt = stmt.where(RosteringJob.status == status.value)
     if updated_since is not None:
         stmt = stmt.where(RosteringJob.updated_at >= updated_since)
     if after is not None:
-        updated_at, job_id = after
-        stmt = stmt.where(
-            or_(
-                RosteringJob.updated_at < updated_at,
-                and_(RosteringJob.updated_at == updated_at, RosteringJob.id < job_id),
-            )
-        )
+        stmt = stmt.where(_position() < tuple_(*after))
     return list(db.session.scalars(stmt.order_by(*newest_first()).limit(limit)))
 
 
@@ -302,70 +476,81 @@ CSV_HEADER = (
     "Status",
 )
 # A cell starting with one of these is run as a formula by spreadsheet programs.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset("=+-@\t\r")
+CSV_BATCH = 5000
 
 
-def _safe_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+def _iso_utc(column_: Any) -> Any:
+    """A timestamp as ISO 8601 UTC text ("2026-11-20T15:04:05Z"), formatted by the database."""
+    if db.engine.dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%dT%H:%M:%SZ", column_)
+    return func.to_char(func.timezone("UTC", column_), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 
 
-def csv_lines(tenant_id: int) -> Iterator[str]:
-    """The tenant's whole history as CSV (RFC 4180, CRLF), one line at a time.
+def csv_query(tenant_id: int) -> str:
+    """The SQL that reads the CSV rows, newest first."""
+    job = RosteringJob.__table__.c
+    stmt = (
+        select(
+            job.public_id,
+            job.external_id,
+            job.type,
+            job.posted_by,
+            job.trigger,
+            job.sis_type,
+            _iso_utc(job.updated_at),
+            _iso_utc(job.created_at),
+            job.stage,
+            job.status,
+        )
+        .where(job.tenant_id == int(tenant_id))
+        .order_by(job.updated_at.desc(), job.id.desc())
+    )
+    return str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
 
-    Rows are read from the database in batches and written as they come, so memory stays flat
-    however long the history is.
+
+def _safe(value: str) -> str:
+    """Text a spreadsheet would run as a formula, prefixed with an apostrophe."""
+    return "'" + value if value[:1] in _FORMULA_FIRST else value
+
+
+def csv_chunks(tenant_id: int) -> Iterator[str]:
+    """The tenant's whole history as CSV (RFC 4180, CRLF, a header row), a few thousand rows
+    at a time.
+
+    Rows go from the driver's cursor (server-side on PostgreSQL) through the csv module a batch
+    at a time, without SQLAlchemy row objects: memory stays flat however long the history is.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(values: tuple[str, ...]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(CSV_HEADER)
-    stmt = (
-        select(
-            RosteringJob.public_id,
-            RosteringJob.external_id,
-            RosteringJob.type,
-            RosteringJob.posted_by,
-            RosteringJob.trigger,
-            RosteringJob.sis_type,
-            RosteringJob.updated_at,
-            RosteringJob.created_at,
-            RosteringJob.stage,
-            RosteringJob.status,
-        )
-        .where(RosteringJob.tenant_id == tenant_id)
-        .order_by(*newest_first())
-        .execution_options(yield_per=2000)
-    )
-    for row in db.session.execute(stmt):
-        (
-            public_id,
-            external_id,
-            type_,
-            posted_by,
-            trigger,
-            sis_type,
-            updated_at,
-            created_at,
-            stage,
-            status,
-        ) = row
-        yield line(
-            (
-                public_id,
-                _safe_cell(external_id),
-                _safe_cell(type_),
-                _safe_cell(posted_by),
-                trigger,
-                _safe_cell(sis_type),
-                updated_at.isoformat().replace("+00:00", "Z"),
-                created_at.isoformat().replace("+00:00", "Z"),
-                _safe_cell(stage),
-                JobStatus(status).label,
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
+    labels = STATUS_LABELS
+    dbapi = db.session.connection().connection.dbapi_connection
+    postgres = db.engine.dialect.name == "postgresql"
+    cursor = dbapi.cursor(name="rostering_csv") if postgres else dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(csv_query(tenant_id))
+        while rows := cursor.fetchmany(CSV_BATCH):
+            buffer.seek(0)
+            buffer.truncate()
+            # id, external id, type, posted by, trigger, SIS type, updated, created, stage,
+            # status: the text that agents and admins wrote is neutralised.
+            writer.writerows(
+                (
+                    r[0],
+                    _safe(r[1]),
+                    _safe(r[2]),
+                    _safe(r[3]),
+                    r[4],
+                    _safe(r[5]),
+                    r[6],
+                    r[7],
+                    _safe(r[8]),
+                    labels[r[9]],
+                )
+                for r in rows
             )
-        )
+            yield buffer.getvalue()
+    finally:
+        cursor.close()

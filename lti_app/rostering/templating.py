@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Flask, g
 
+from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
 
 
@@ -37,7 +38,17 @@ def iso_time(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value else ""
 
 
+def job_url(endpoint: str, public_id: str) -> str:
+    """A link to one of a job's pages, with the launch token. The URL is built once per page
+    and endpoint and reused for every row (public ids are hex, safe in a path)."""
+    built: dict[str, str] = g.setdefault("job_url_templates", {})
+    if endpoint not in built:
+        built[endpoint] = tool_url(endpoint, public_id="JOB-ID")
+    return built[endpoint].replace("JOB-ID", public_id, 1)
+
+
 def register_filters(app: Flask) -> None:
-    """Make the filters available to templates."""
+    """Make the filters and helpers available to templates."""
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_time"] = iso_time
+    app.jinja_env.globals["job_url"] = job_url

@@ -23,8 +23,13 @@ def _int_arg(name: str, default: int) -> int:
 def index() -> str:
     """The Rostering tab: Schedule and the Rostering Jobs list."""
     tenant_id = g.launch.tenant_id
+    seek = service.Seek(
+        after=service.decode_key(request.args.get("after")),
+        before=service.decode_key(request.args.get("before")),
+        skip_pages=min(max(_int_arg("skip", 0), 0), 10),
+    )
     jobs = service.list_jobs(
-        tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE)
+        tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE), seek
     )
     schedule = sync.get_schedule(tenant_id)
     return render_template(
@@ -114,7 +119,7 @@ def download() -> BaseResponse:
     launch = g.launch
     label = _filename_part(launch.account_name or launch.tenant.display_name)
     filename = f"rostering-jobs-{label}-{utcnow().date().isoformat()}.csv"
-    lines = service.csv_lines(launch.tenant_id)
+    lines = service.csv_chunks(launch.tenant_id)
     return Response(
         stream_with_context(lines),
         mimetype="text/csv",

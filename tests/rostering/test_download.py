@@ -86,3 +86,33 @@ def test_csv_neutralises_formulas(get, make_job):
 
 def test_csv_of_an_empty_history_is_just_the_header(get):
     assert _rows(get("/rostering/jobs.csv")) == [HEADER]
+
+
+TRICKY = [
+    "a,b",
+    'say "hi"',
+    "line\nbreak",
+    "cr\rreturn",
+    "=1+2",
+    '=",",',
+    "-",
+    "@x\n,y",
+    "  padded  ",
+    "",
+    "'already",
+    "tab\there",
+    "\tlead",
+    "ünï,cødé",
+]
+
+
+def test_csv_cells_round_trip_through_a_csv_reader(get, make_job):
+    for n, value in enumerate(TRICKY):
+        make_job(
+            minutes_ago=n, external_id=f"e{n}", posted_by=value or "x", sis_type=value, stage=value
+        )
+    rows = _rows(get("/rostering/jobs.csv"))[1:]
+    for n, value in enumerate(TRICKY):
+        expected = "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        row = rows[n]
+        assert (row[3], row[5], row[8]) == (expected or "x", expected, expected), value

@@ -227,3 +227,60 @@ def test_job_fields_render_inert(get, make_job):
     html = get("/rostering/").get_data(as_text=True)
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+def _link(html: str, label: str) -> str:
+    match = re.search(rf'<a class="pager__item" href="([^"]+)" aria-label="{label}"', html)
+    assert match, label
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_next_links_never_repeat_rows_when_new_jobs_arrive(client, token, make_job):
+    original = [make_job(minutes_ago=100 + i) for i in range(60)]
+    first = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    assert _job_ids(first) == [j.public_id for j in original[:25]]
+    for _ in range(5):  # a sync finishes while the admin reads page 1
+        make_job(minutes_ago=0)
+    second = client.get(_link(first, "Next page")).get_data(as_text=True)
+    assert _job_ids(second) == [j.public_id for j in original[25:50]]
+    back = client.get(_link(second, "Previous page")).get_data(as_text=True)
+    assert _job_ids(back) == [j.public_id for j in original[:25]]
+
+
+def test_numbered_links_two_pages_away_seek_from_the_current_rows(get, client, make_job):
+    jobs = [make_job(minutes_ago=i) for i in range(200)]
+    html = get("/rostering/", page=4).get_data(as_text=True)
+    assert _job_ids(html) == [j.public_id for j in jobs[75:100]]
+    for number, rows in ((6, jobs[125:150]), (2, jobs[25:50]), (5, jobs[100:125])):
+        link = _link(html, f"Page {number}")
+        assert ("after=" in link or "before=" in link) and "skip=" in link
+        assert _job_ids(client.get(link).get_data(as_text=True)) == [j.public_id for j in rows]
+
+
+def test_last_page_holds_the_oldest_jobs(get, make_job):
+    jobs = [make_job(minutes_ago=i) for i in range(60)]
+    html = get("/rostering/", page=3).get_data(as_text=True)
+    assert _job_ids(html) == [j.public_id for j in jobs[50:]]
+    assert _job_ids(get("/rostering/", page=2).get_data(as_text=True)) == [
+        j.public_id for j in jobs[25:50]
+    ]
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "1.2.3", "99999999999999999999999.1", "-5.x"])
+def test_nonsense_cursors_fall_back_to_the_page_number(get, make_job, cursor):
+    jobs = [make_job(minutes_ago=i) for i in range(30)]
+    response = get("/rostering/", page=2, after=cursor, skip=1)
+    assert response.status_code == 200
+    assert _job_ids(response.get_data(as_text=True)) == [j.public_id for j in jobs[25:]]
+
+
+def test_the_job_count_is_kept_as_jobs_arrive(get, make_job, api, tenant_ids):
+    from lti_app.rostering.service import job_count
+
+    for i in range(3):
+        make_job(minutes_ago=i)
+    api("POST", "/rostering_jobs", {"external_id": "via-api", "sis_type": "S"})
+    api("POST", "/rostering_jobs", {"external_id": "via-api", "sis_type": "S"})  # a retry
+    assert job_count(tenant_ids["dep-a"]) == 4
+    assert job_count(tenant_ids["dep-b"]) == 0
+    assert "(4 jobs)" in get("/rostering/").get_data(as_text=True)

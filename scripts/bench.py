@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Scale benchmark (`make bench`): a million jobs, pages, the CSV, launches; SQLite and
+PostgreSQL side by side.
+
+For each database it builds a fresh schema with the migrations, generates the jobs through the
+job store's bulk path (rows identical to the service's), and measures:
+
+* the Rostering page (25 rows, the full render, in-process server time) at page 1 and at the
+  last page of the 100,000-job institution, against the raw SQL of that page;
+* the CSV of a 1,000,000-job institution downloaded over HTTP from gunicorn, against the
+  database's own command-line CSV dump of the same columns of the same rows, with the server
+  worker's memory sampled throughout;
+* a full launch (OIDC login, launch with RS256 verification against a cached JWKS, first page)
+  against a bare PyJWT RS256 decode of the same kind of token plus the page render alone;
+  and launches per second with 4 gunicorn workers.
+
+It prints one table: measured, reference, ratio, target, pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import requests
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lti_app import create_app  # noqa: E402
+from lti_app.extensions import db  # noqa: E402
+from lti_app.lti import registry  # noqa: E402
+from lti_app.rostering import service  # noqa: E402
+from lti_app.rostering.models import JobStatus, Trigger  # noqa: E402
+from lti_app.timeutil import utcnow  # noqa: E402
+from scripts.serverctl import start_gunicorn, stop  # noqa: E402
+from tests.support.launcher import Launcher, https_client  # noqa: E402
+from tests.support.platform import TestPlatform  # noqa: E402
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+
+
+@dataclass
+class Row:
+    database: str
+    measure: str
+    value: float
+    unit: str
+    reference: float | None
+    reference_name: str
+    target: str
+    passed: bool | None
+
+    @property
+    def ratio(self) -> str:
+        return f"{self.value / self.reference:.2f}" if self.reference else "—"
+
+
+def median_ms(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def jobs(count: int, seed: int) -> Iterator[service.NewJob]:
+    """A realistic history: an hourly sync each, mostly completed, some warnings, failures."""
+    start = utcnow() - timedelta(hours=count)
+    statuses = (JobStatus.COMPLETED,) * 16 + (JobStatus.WARNING,) * 3 + (JobStatus.FAILED,)
+    for n in range(count):
+        status = statuses[(n * 7 + seed) % len(statuses)]
+        when = start + timedelta(hours=n, seconds=(n * 37 + seed) % 600)
+        yield service.NewJob(
+            external_id=f"sync-{seed}-{n:07d}",
+            posted_by="Canvas Integrations Admin" if n % 9 else "Jordan Rivera",
+            trigger=Trigger.SCHEDULED if n % 9 else Trigger.MANUAL,
+            sis_type="OneRoster",
+            status=status,
+            stage="Data Conversion" if status is JobStatus.FAILED else "",
+            created_at=when,
+            updated_at=when + timedelta(minutes=9),
+        )
+
+
+def bench_database(
+    name: str, url: str, args: argparse.Namespace, platform: TestPlatform
+) -> list[Row]:
+    rows: list[Row] = []
+    app = create_app(
+        {"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "LAUNCH_TOKEN_TTL": 3600}
+    )
+    logging.getLogger("lti_app").setLevel(logging.WARNING)
+    with app.app_context():
+        import flask_migrate
+
+        flask_migrate.upgrade()
+        spec = registry.PlatformSpec(
+            platform.issuer,
+            platform.client_id,
+            platform.base_url + "/auth",
+            platform.base_url + "/token",
+            platform.base_url + "/jwks",
+        )
+        deployments = [f"dep-{n}" for n in range(args.tenants)] + ["dep-csv"]
+        for deployment in deployments:
+            registry.register(spec, [deployment], f"Institution {deployment}")
+        tenants = {
+            t.deployment_id: t.id
+            for t in registry.find_platform(platform.issuer, platform.client_id).tenants
+        }
+        started = time.perf_counter()
+        for n in range(args.tenants):
+            service.insert_jobs(tenants[f"dep-{n}"], jobs(args.jobs_per_tenant, n))
+        generated = time.perf_counter() - started
+        service.insert_jobs(tenants["dep-csv"], jobs(args.csv_rows, 99))
+        rows.append(
+            Row(
+                name,
+                f"generate {args.tenants} × {args.jobs_per_tenant:,} jobs",
+                args.tenants * args.jobs_per_tenant / generated,
+                "rows/s",
+                None,
+                "",
+                "1M rows well under 60 s",
+                generated * 1_000_000 / (args.tenants * args.jobs_per_tenant) < 60,
+            )
+        )
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+
+    # --- the Rostering page ------------------------------------------------------------
+    client = https_client(app)
+    launcher = Launcher(client, platform)
+    token = launcher.admin_token("dep-0")
+    pages = -(-args.jobs_per_tenant // 25)
+    page_1 = median_ms(
+        lambda: client.get("/rostering/", query_string={"launch_token": token}), args.repeat
+    )
+    last = median_ms(
+        lambda: client.get("/rostering/", query_string={"launch_token": token, "page": pages}),
+        args.repeat,
+    )
+    engine = create_engine(url)
+    tenant_0 = tenants["dep-0"]
+    with engine.connect() as connection:
+        page_sql = text(
+            "SELECT * FROM rostering_job WHERE tenant_id = :t "
+            "ORDER BY updated_at DESC, id DESC LIMIT 25"
+        )
+        raw = median_ms(lambda: connection.execute(page_sql, {"t": tenant_0}).all(), args.repeat)
+    rows.append(
+        Row(
+            name,
+            "page 1 (25 rows, full render)",
+            page_1,
+            "ms",
+            raw,
+            "raw SQL",
+            "≤ 10 ms",
+            page_1 <= 10,
+        )
+    )
+    rows.append(
+        Row(
+            name,
+            f"last page ({pages:,})",
+            last,
+            "ms",
+            page_1,
+            "page 1",
+            "≤ 1.5 × page 1",
+            last <= 1.5 * page_1,
+        )
+    )
+
+    # --- a full launch against a bare decode -------------------------------------------------
+    def full_launch_ms() -> float:
+        """Server time of a launch; the platform signing its id_token is not counted."""
+        started = time.perf_counter()
+        login = launcher.login("dep-0")
+        logged_in = time.perf_counter()
+        id_token = platform.sign(platform.claims(nonce=login.nonce, deployment_id="dep-0"))
+        resumed = time.perf_counter()
+        client.get(launcher.post(id_token, login.state).location)
+        return (logged_in - started + time.perf_counter() - resumed) * 1000
+
+    launch_ms = statistics.median(full_launch_ms() for _ in range(args.repeat))
+    public = platform.key.private.public_key()
+    sample = platform.sign(platform.claims(nonce="n", deployment_id="dep-0"))
+
+    def bare() -> None:
+        jwt.decode(sample, public, algorithms=["RS256"], audience=platform.client_id)
+        client.get("/rostering/", query_string={"launch_token": token})
+
+    bare_ms = median_ms(bare, args.repeat)
+    rows.append(
+        Row(
+            name,
+            "launch: login + launch + page",
+            launch_ms,
+            "ms",
+            bare_ms,
+            "PyJWT decode + page",
+            "≤ 5 ×",
+            launch_ms <= 5 * bare_ms,
+        )
+    )
+
+    # --- over HTTP: the CSV and launches per second ------------------------------------------
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "DATABASE_URL": url,
+        "LOG_FORMAT": "json",
+        "TRUSTED_PROXIES": "0",
+    }
+    server = start_gunicorn(env, args.port, 1, f"bench-{name}-csv.log")
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        csv_token = http_launch(base, platform, "dep-csv")
+        worker = worker_pid(server.pid)
+        before = rss_mb(worker)
+        peak = [before]
+        sampling = threading.Event()
+
+        def sample_memory() -> None:
+            while not sampling.is_set():
+                peak[0] = max(peak[0], rss_mb(worker))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample_memory)
+        sampler.start()
+        started = time.perf_counter()
+        size = 0
+        with requests.get(
+            f"{base}/rostering/jobs.csv",
+            params={"launch_token": csv_token},
+            stream=True,
+            timeout=600,
+        ) as response:
+            for chunk in response.iter_content(1 << 16):
+                size += len(chunk)
+        download = time.perf_counter() - started
+        sampling.set()
+        sampler.join()
+    finally:
+        stop(server)
+    with app.app_context():
+        reference = dump_reference(url, service.csv_query(tenants["dep-csv"]))
+    rows.append(
+        Row(
+            name,
+            f"CSV {args.csv_rows:,} rows over HTTP ({size / 1e6:.0f} MB)",
+            download,
+            "s",
+            reference,
+            "sqlite3 -csv" if "sqlite" in url else "psql \\copy",
+            "≤ 2 ×",
+            download <= 2 * reference,
+        )
+    )
+    rows.append(
+        Row(
+            name,
+            "CSV server memory growth",
+            peak[0] - before,
+            "MB",
+            None,
+            "",
+            "< 50 MB",
+            peak[0] - before < 50,
+        )
+    )
+
+    server = start_gunicorn(env, args.port, 4, f"bench-{name}-launch.log")
+    try:
+        rate = launches_per_second(f"http://127.0.0.1:{args.port}", platform, args.seconds)
+    finally:
+        stop(server)
+    rows.append(Row(name, "launches/s, 4 workers", rate, "/s", None, "", "report", None))
+    with app.app_context():
+        db.engine.dispose()
+    engine.dispose()
+    return rows
+
+
+def http_launch(
+    base: str, platform: TestPlatform, deployment: str, session: requests.Session | None = None
+) -> str:
+    """A launch over HTTP; returns the launch token."""
+    session = session or requests.Session()
+    login = session.get(
+        f"{base}/lti/login",
+        params={
+            "iss": platform.issuer,
+            "login_hint": "admin",
+            "client_id": platform.client_id,
+            "lti_deployment_id": deployment,
+            "target_link_uri": base + "/lti/launch",
+        },
+        headers={"Sec-Fetch-Dest": "document"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    query = parse_qs(urlsplit(login.headers["Location"]).query)
+    state, nonce = query["state"][0], query["nonce"][0]
+    id_token = platform.sign(platform.claims(nonce=nonce, deployment_id=deployment))
+    launched = session.post(
+        f"{base}/lti/launch",
+        data={"id_token": id_token, "state": state},
+        headers={"Cookie": f"lti1p3-{state}={state}"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    location = launched.headers["Location"]
+    session.get(base + location, timeout=30)
+    return parse_qs(urlsplit(location).query)["launch_token"][0]
+
+
+def launches_per_second(base: str, platform: TestPlatform, seconds: float) -> float:
+    done = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline:
+                http_launch(base, platform, "dep-0", session)
+                with lock:
+                    done[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return done[0] / (time.monotonic() - started)
+
+
+def worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def dump_reference(url: str, query: str) -> float:
+    """Seconds the database's own command-line client needs to dump the same query as CSV."""
+    if url.startswith("sqlite"):
+        command = ["sqlite3", "-csv", url.removeprefix("sqlite:///"), query]
+    else:
+        database = url.rsplit("/", 1)[1]
+        command = [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            f"\\copy ({query}) TO STDOUT WITH CSV",
+        ]
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def print_table(rows: list[Row]) -> None:
+    header = (
+        f"{'database':<11}{'measure':<44}{'measured':>14}{'reference':>26}{'ratio':>7}  "
+        f"{'target':<24}result"
+    )
+    print("\n" + header + "\n" + "-" * len(header))
+    for row in rows:
+        value = (
+            f"{row.value:,.1f} {row.unit}" if row.value < 10_000 else f"{row.value:,.0f} {row.unit}"
+        )
+        reference = f"{row.reference:,.2f} ({row.reference_name})" if row.reference else ""
+        result = {True: "pass", False: "FAIL", None: ""}[row.passed]
+        print(
+            f"{row.database:<11}{row.measure:<44}{value:>14}{reference:>26}{row.ratio:>7}  "
+            f"{row.target:<24}{result}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument("--jobs-per-tenant", type=int, default=100_000)
+    parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--seconds", type=float, default=10, help="for launches per second")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    platform = TestPlatform().start()
+    workdir = Path(tempfile.mkdtemp(prefix="sis-bench-"))
+    rows: list[Row] = []
+    try:
+        for name in args.databases.split(","):
+            if name == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.db'}"
+            else:
+                admin = create_engine(PG + "postgres", isolation_level="AUTOCOMMIT")
+                with admin.connect() as connection:
+                    connection.execute(
+                        text("DROP DATABASE IF EXISTS sis_integration_bench WITH (FORCE)")
+                    )
+                    connection.execute(text("CREATE DATABASE sis_integration_bench"))
+                admin.dispose()
+                url = PG + "sis_integration_bench"
+            print(f"{name}: generating and measuring ...", flush=True)
+            rows += bench_database(name, url, args, platform)
+    finally:
+        platform.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(rows)
+    return 0 if all(row.passed is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
