@@ -396,7 +396,7 @@ def dump_reference(url: str, query: str) -> float:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'database':<11}{'measure':<44}{'measured':>14}{'reference':>26}{'ratio':>7}  "
+        f"{'database':<11}{'measure':<44}{'measured':>14}{'reference':>32}{'ratio':>7}  "
         f"{'target':<24}result"
     )
     print("\n" + header + "\n" + "-" * len(header))

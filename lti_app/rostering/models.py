@@ -63,7 +63,6 @@ class Trigger(enum.StrEnum):
 
 # The stages a sync passes through, in order.
 STAGES = ("Queued", "Roster Extract", "Data Conversion", "Canvas Import")
-CHANGE_ACTIONS = ("created", "updated", "deleted")
 
 
 def new_public_id() -> str:
