@@ -407,7 +407,7 @@ def print_table(rows: list[Row]) -> None:
         reference = f"{row.reference:,.2f} ({row.reference_name})" if row.reference else ""
         result = {True: "pass", False: "FAIL", None: ""}[row.passed]
         print(
-            f"{row.database:<11}{row.measure:<44}{value:>14}{reference:>26}{row.ratio:>7}  "
+            f"{row.database:<11}{row.measure:<44}{value:>14}{reference:>32}{row.ratio:>7}  "
             f"{row.target:<24}{result}"
         )
 
