@@ -49,7 +49,7 @@ from lti_app.rostering import service  # noqa: E402
 from lti_app.rostering.models import JobStatus, Trigger  # noqa: E402
 from lti_app.timeutil import utcnow  # noqa: E402
 from scripts.serverctl import start_gunicorn, stop  # noqa: E402
-from tests.support.launcher import Launcher, https_client  # noqa: E402
+from tests.support.launcher import Launcher, https_client, platform_spec  # noqa: E402
 from tests.support.platform import TestPlatform  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -111,13 +111,7 @@ def bench_database(
         import flask_migrate
 
         flask_migrate.upgrade()
-        spec = registry.PlatformSpec(
-            platform.issuer,
-            platform.client_id,
-            platform.base_url + "/auth",
-            platform.base_url + "/token",
-            platform.base_url + "/jwks",
-        )
+        spec = platform_spec(platform)
         deployments = [f"dep-{n}" for n in range(args.tenants)] + ["dep-csv"]
         for deployment in deployments:
             registry.register(spec, [deployment], f"Institution {deployment}")

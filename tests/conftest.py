@@ -26,7 +26,7 @@ from lti_app.lti.models import Tenant
 from lti_app.rostering import service
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.timeutil import utcnow
-from tests.support.launcher import Launcher, https_client
+from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
 
 
@@ -113,13 +113,7 @@ def platform() -> Iterator[TestPlatform]:
 @pytest.fixture
 def registered(app: Flask, platform: TestPlatform) -> TestPlatform:
     """The test platform registered with two institutions: dep-a (Alpha) and dep-b (Beta)."""
-    spec = registry.PlatformSpec(
-        issuer=platform.issuer,
-        client_id=platform.client_id,
-        auth_login_url=platform.base_url + "/auth",
-        auth_token_url=platform.base_url + "/token",
-        key_set_url=platform.base_url + "/jwks",
-    )
+    spec = platform_spec(platform)
     with app.app_context():
         registry.register(spec, ["dep-a"], "Alpha College")
         registry.register(spec, ["dep-b"], "Beta University")

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from lti_app.api import tokens
 from lti_app.extensions import db
 from lti_app.lti import registry
-from tests.support.launcher import Launcher, https_client
+from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.tcp_proxy import TcpProxy
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -120,13 +120,7 @@ def test_database_outage_gives_503s_and_the_tool_recovers_by_itself(
     app = make_app(SQLALCHEMY_DATABASE_URI=url)
     with app.app_context():
         flask_migrate.upgrade()
-        spec = registry.PlatformSpec(
-            platform.issuer,
-            platform.client_id,
-            platform.base_url + "/auth",
-            platform.base_url + "/token",
-            platform.base_url + "/jwks",
-        )
+        spec = platform_spec(platform)
         tenant = registry.register(spec, ["dep-a"], "Alpha College").tenants[0]
         _, api_token = tokens.create(tenant, "agent")
     client = https_client(app)

@@ -10,7 +10,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from lti_app.lti import registry
+
 from .platform import TestPlatform
+
+
+def platform_spec(platform: TestPlatform) -> registry.PlatformSpec:
+    """What an administrator registers for the test platform."""
+    return registry.PlatformSpec(
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        auth_login_url=platform.base_url + "/auth",
+        auth_token_url=platform.base_url + "/token",
+        key_set_url=platform.base_url + "/jwks",
+    )
 
 
 class HttpsClient(FlaskClient):
