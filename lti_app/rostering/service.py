@@ -100,6 +100,22 @@ class JobPage:
         last = min(self.pages, self.page + around)
         return list(range(first, last + 1))
 
+    def pager(self) -> list[tuple[str, str, dict[str, Any] | None, bool]]:
+        """The page navigation: (text, accessible label, link parameters or None when there is
+        nowhere to go, whether it is the current page), first / previous / numbers / next /
+        last."""
+        first, last = self.page > 1, self.page < self.pages
+        items = [
+            ("« First", "First page", self.edge_link(1) if first else None, False),
+            ("‹ Previous", "Previous page", self.link(self.page - 1) if first else None, False),
+        ]
+        items += [(str(n), f"Page {n}", self.link(n), n == self.page) for n in self.numbered()]
+        items += [
+            ("Next ›", "Next page", self.link(self.page + 1) if last else None, False),
+            ("Last »", "Last page", self.edge_link(self.pages) if last else None, False),
+        ]
+        return items
+
     def edge_link(self, number: int) -> dict[str, Any]:
         """URL parameters for a page by its number alone (the first, the last, a refresh)."""
         return {"page": number, "per_page": self.per_page}

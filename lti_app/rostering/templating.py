@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, g
+from flask import Flask, current_app, g
+from markupsafe import Markup
 
 from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
+from .models import STATUS_LABELS
 
 
 def local_time(value: datetime | str | None, zone_name: str | None = None) -> str:
@@ -47,8 +49,20 @@ def job_url(endpoint: str, public_id: str) -> str:
     return built[endpoint].replace("JOB-ID", public_id, 1)
 
 
+def status_badge(status: str) -> Markup:
+    """A status as its icon and word. There are four; each is rendered once per app (a Jinja
+    macro call per row costs more than the rest of the row)."""
+    badges: dict[str, Markup] = current_app.extensions.setdefault("status_badges", {})
+    if status not in badges:
+        module = current_app.jinja_env.get_template("rostering/_status.html").module
+        # A macro's output is already escaped Markup.
+        badges[status] = module.status_badge(status, STATUS_LABELS[status])  # type: ignore[attr-defined]
+    return badges[status]
+
+
 def register_filters(app: Flask) -> None:
     """Make the filters and helpers available to templates."""
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.globals["job_url"] = job_url
+    app.jinja_env.globals["status_badge"] = status_badge
