@@ -66,8 +66,9 @@ def pause_or_resume(action: str) -> BaseResponse:
     return _back_to_list()
 
 
-def _job_or_404(public_id: str, *, with_details: bool = False) -> service.RosteringJob:
-    job = service.get_job(g.launch.tenant_id, public_id, with_details=with_details)
+def _job_or_404(public_id: str) -> service.RosteringJob:
+    """One of this tenant's jobs with its files and messages; any other id is a 404."""
+    job = service.get_job(g.launch.tenant_id, public_id, with_details=True)
     if job is None:
         abort(404)
     return job
@@ -77,7 +78,7 @@ def _job_or_404(public_id: str, *, with_details: bool = False) -> service.Roster
 @require_launch
 def job_json(public_id: str) -> str:
     """A job's JSON file(s), pretty-printed, for a new window."""
-    job = _job_or_404(public_id, with_details=True)
+    job = _job_or_404(public_id)
     shown = []
     for index, file in enumerate(job.files):
         try:
@@ -92,7 +93,7 @@ def job_json(public_id: str) -> str:
 @require_launch
 def job_file_raw(public_id: str, index: int) -> Response:
     """One of a job's JSON files exactly as it was posted, as a download."""
-    job = _job_or_404(public_id, with_details=True)
+    job = _job_or_404(public_id)
     if not 0 <= index < len(job.files):
         abort(404)
     file = job.files[index]
@@ -108,7 +109,7 @@ def job_file_raw(public_id: str, index: int) -> Response:
 @require_launch
 def job_details(public_id: str) -> str:
     """A job's summary, stages, change details and messages, for a new window."""
-    job = _job_or_404(public_id, with_details=True)
+    job = _job_or_404(public_id)
     return render_template("rostering/job_details.html", job=job)
 
 
