@@ -125,7 +125,7 @@ def _job(
 
 def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zone: str) -> bool:
     """Give a tenant a schedule and ``count`` jobs; False (and nothing done) if it has them."""
-    if service.list_jobs(tenant.id, 1, 1).total or sync.get_schedule(tenant.id):
+    if service.job_count(tenant.id) or sync.get_schedule(tenant.id):
         return False
     rng = random.Random(tenant.deployment_id)
     now = utcnow().replace(minute=0, second=0, microsecond=0)

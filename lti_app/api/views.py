@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import current_app, g, jsonify, request
@@ -114,9 +112,11 @@ def _query(name: str, adapter: TypeAdapter[Any]) -> Any:
     try:
         return adapter.validate_python(raw)
     except ValidationError as exc:
-        raise ApiError(
-            422, "Unprocessable Entity", "A query parameter has problems.", _problems(exc, name)
-        ) from exc
+        raise _bad_query(_problems(exc, name)) from exc
+
+
+def _bad_query(problems: list[dict[str, str]]) -> ApiError:
+    return ApiError(422, "Unprocessable Entity", "A query parameter has problems.", problems)
 
 
 def _job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
@@ -190,13 +190,11 @@ def list_jobs() -> Any:
     limit = _query("limit", TypeAdapter(int))
     limit = 25 if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(
-            422,
-            "Unprocessable Entity",
-            "A query parameter has problems.",
-            [{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}],
-        )
-    after = _decode_cursor(request.args.get("cursor"))
+        raise _bad_query([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
+    cursor = request.args.get("cursor")
+    after = service.decode_key(cursor)
+    if cursor and after is None:
+        raise _bad_query([{"field": "cursor", "message": "is not a cursor this API gave"}])
     jobs = service.list_jobs_after(
         g.api_token.tenant_id,
         limit=limit + 1,
@@ -205,29 +203,8 @@ def list_jobs() -> Any:
         updated_since=since,
     )
     page, more = jobs[:limit], len(jobs) > limit
-    next_cursor = _encode_cursor(page[-1]) if more else None
+    next_cursor = service.encode_key(page[-1]) if more else None
     return jsonify({"data": [_job_out(j, full=False) for j in page], "next_cursor": next_cursor})
-
-
-def _encode_cursor(job: RosteringJob) -> str:
-    position = json.dumps([job.updated_at.isoformat(), job.id])
-    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        when, job_id = json.loads(base64.urlsafe_b64decode(padded))
-        return TypeAdapter(AwareDatetime).validate_python(when), int(job_id)
-    except (ValueError, TypeError, ValidationError) as exc:
-        raise ApiError(
-            422,
-            "Unprocessable Entity",
-            "A query parameter has problems.",
-            [{"field": "cursor", "message": "is not a cursor this API gave"}],
-        ) from exc
 
 
 @bp.get("/rostering_jobs/<path:job_ref>")

@@ -276,31 +276,11 @@ def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000)
     would otherwise cost most of the time.
     """
     sqlite = db.engine.dialect.name == "sqlite"
-    names = (
-        "public_id",
-        "tenant_id",
-        "external_id",
-        "type",
-        "posted_by",
-        "trigger",
-        "sis_type",
-        "stage",
-        "status",
-        "change_counts",
-        "stage_history",
-        "request_fingerprint",
-        "created_at",
-        "updated_at",
-    )
-    raw_table = table(RosteringJob.__tablename__, *(column(name) for name in names))
 
     def stamp(value: datetime) -> Any:
         # SQLite keeps UTC text in SQLAlchemy's format; PostgreSQL an aware timestamp.
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else value
-
-    def as_json(value: Any) -> str:
-        return json.dumps(value) if value else ("{}" if isinstance(value, dict) else "[]")
 
     now = utcnow()
     stored = 0
@@ -328,14 +308,16 @@ def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000)
             }
         )
         if len(rows) >= batch:
-            stored += _insert_batch(tenant_id, raw_table, rows)
-    return stored + _insert_batch(tenant_id, raw_table, rows)
+            stored += _insert_batch(tenant_id, rows)
+    return stored + _insert_batch(tenant_id, rows)
 
 
-def _insert_batch(tenant_id: int, raw_table: Any, rows: list[dict[str, Any]]) -> int:
+def _insert_batch(tenant_id: int, rows: list[dict[str, Any]]) -> int:
     count = len(rows)
     if count:
-        db.session.execute(raw_table.insert(), rows)
+        # Untyped columns: the values go to the driver as they are.
+        untyped = table(RosteringJob.__tablename__, *(column(name) for name in rows[0]))
+        db.session.execute(untyped.insert(), rows)
         count_new_jobs(tenant_id, count)
         db.session.commit()
         rows.clear()
@@ -464,7 +446,7 @@ def list_jobs_after(
     tenant_id: int,
     *,
     limit: int,
-    after: tuple[datetime, int] | None = None,
+    after: Key | None = None,
     status: JobStatus | None = None,
     updated_since: datetime | None = None,
 ) -> list[RosteringJob]:
@@ -520,7 +502,7 @@ def csv_query(tenant_id: int) -> str:
             job.status,
         )
         .where(job.tenant_id == int(tenant_id))
-        .order_by(job.updated_at.desc(), job.id.desc())
+        .order_by(*newest_first())
     )
     return str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
 
