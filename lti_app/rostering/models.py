@@ -105,6 +105,8 @@ class RosteringJob(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The job's line of the CSV download, kept current on every write (export.py).
+    csv_line: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     tenant: Mapped[Tenant] = relationship()
     files: Mapped[list[JobFile]] = relationship(

@@ -6,9 +6,7 @@ Every query takes the tenant: a job of another tenant is simply not found.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -16,15 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import column, func, select, table, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
+from .export import HEADER_LINE, csv_line
 from .models import (
-    STATUS_LABELS,
     JobFile,
     JobMessage,
     JobStatus,
@@ -266,14 +264,35 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
     return job
 
 
+# The columns a bulk insert writes, in the order of its rows.
+_BULK_COLUMNS = (
+    "public_id",
+    "tenant_id",
+    "external_id",
+    "type",
+    "posted_by",
+    "trigger",
+    "sis_type",
+    "stage",
+    "status",
+    "change_counts",
+    "stage_history",
+    "request_fingerprint",
+    "created_at",
+    "updated_at",
+    "csv_line",
+)
+
+
 def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000) -> int:
     """Store many jobs at once, row for row what ``create_job`` stores, in batches; for
     imports of history and benchmarks. Jobs with files or messages go through
     ``create_job``.
 
     Values are prepared here in the form the database stores them (UTC timestamps, JSON
-    text), so the driver inserts them without SQLAlchemy's per-value type processing, which
-    would otherwise cost most of the time.
+    text) and handed to the driver's own bulk path (``executemany`` on SQLite, ``COPY`` on
+    PostgreSQL) in the session's transaction: SQLAlchemy's per-value processing would
+    otherwise cost most of the time.
     """
     sqlite = db.engine.dialect.name == "sqlite"
 
@@ -284,40 +303,67 @@ def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000)
 
     now = utcnow()
     stored = 0
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for new in new_jobs:
         if new.files or new.messages:
             raise ValueError("jobs with files or messages go through create_job")
+        public_id = new_public_id()
         created_at = new.created_at or now
+        updated_at = new.updated_at or created_at
+        trigger = Trigger(new.trigger).value
+        status = JobStatus(new.status).value
+        line = csv_line(
+            public_id,
+            new.external_id,
+            new.type,
+            new.posted_by,
+            trigger,
+            new.sis_type,
+            updated_at,
+            created_at,
+            new.stage,
+            status,
+        )
         rows.append(
-            {
-                "public_id": new_public_id(),
-                "tenant_id": tenant_id,
-                "external_id": new.external_id,
-                "type": new.type,
-                "posted_by": new.posted_by,
-                "trigger": Trigger(new.trigger).value,
-                "sis_type": new.sis_type,
-                "stage": new.stage,
-                "status": JobStatus(new.status).value,
-                "change_counts": json.dumps(new.change_counts or {}),
-                "stage_history": json.dumps(_stage_history(new, now)),
-                "request_fingerprint": "",
-                "created_at": stamp(created_at),
-                "updated_at": stamp(new.updated_at or created_at),
-            }
+            (
+                public_id,
+                tenant_id,
+                new.external_id,
+                new.type,
+                new.posted_by,
+                trigger,
+                new.sis_type,
+                new.stage,
+                status,
+                json.dumps(new.change_counts) if new.change_counts else "{}",
+                json.dumps(_stage_history(new, now)),
+                "",
+                stamp(created_at),
+                stamp(updated_at),
+                line,
+            )
         )
         if len(rows) >= batch:
             stored += _insert_batch(tenant_id, rows)
     return stored + _insert_batch(tenant_id, rows)
 
 
-def _insert_batch(tenant_id: int, rows: list[dict[str, Any]]) -> int:
+def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]]) -> int:
     count = len(rows)
     if count:
-        # Untyped columns: the values go to the driver as they are.
-        untyped = table(RosteringJob.__tablename__, *(column(name) for name in rows[0]))
-        db.session.execute(untyped.insert(), rows)
+        names = ", ".join(f'"{name}"' for name in _BULK_COLUMNS)
+        cursor = db.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if db.engine.dialect.name == "postgresql":
+                with cursor.copy(f"COPY rostering_job ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(_BULK_COLUMNS))
+                insert = f"INSERT INTO rostering_job ({names}) VALUES ({marks})"  # noqa: S608
+                cursor.executemany(insert, rows)
+        finally:
+            cursor.close()
         count_new_jobs(tenant_id, count)
         db.session.commit()
         rows.clear()
@@ -461,94 +507,30 @@ def list_jobs_after(
     return list(db.session.scalars(stmt.order_by(*newest_first()).limit(limit)))
 
 
-CSV_HEADER = (
-    "Job ID",
-    "External ID",
-    "Type",
-    "Posted By",
-    "Trigger",
-    "SIS Type",
-    "Time Updated (UTC)",
-    "Created (UTC)",
-    "Stage",
-    "Status",
-)
-# A cell starting with one of these is run as a formula by spreadsheet programs.
-_FORMULA_FIRST = frozenset("=+-@\t\r")
 CSV_BATCH = 5000
 
 
-def _iso_utc(column_: Any) -> Any:
-    """A timestamp as ISO 8601 UTC text ("2026-11-20T15:04:05Z"), formatted by the database."""
-    if db.engine.dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%dT%H:%M:%SZ", column_)
-    return func.to_char(func.timezone("UTC", column_), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+def csv_chunks(tenant_id: int) -> Iterator[str]:
+    """The tenant's whole history as CSV (RFC 4180, CRLF, a header row), newest first.
 
-
-def csv_query(tenant_id: int) -> str:
-    """The SQL that reads the CSV rows, newest first."""
-    job = RosteringJob.__table__.c
+    Each job's line is stored with the job (export.py); this reads those lines a few thousand
+    at a time straight from the driver's cursor (server-side on PostgreSQL), without
+    SQLAlchemy's row objects, which would cost three times the read: memory stays flat and no
+    row passes through the CSV writer again.
+    """
+    yield HEADER_LINE
     stmt = (
-        select(
-            job.public_id,
-            job.external_id,
-            job.type,
-            job.posted_by,
-            job.trigger,
-            job.sis_type,
-            _iso_utc(job.updated_at),
-            _iso_utc(job.created_at),
-            job.stage,
-            job.status,
-        )
-        .where(job.tenant_id == int(tenant_id))
+        select(RosteringJob.csv_line)
+        .where(RosteringJob.tenant_id == int(tenant_id))
         .order_by(*newest_first())
     )
-    return str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
-
-
-def _safe(value: str) -> str:
-    """Text a spreadsheet would run as a formula, prefixed with an apostrophe."""
-    return "'" + value if value[:1] in _FORMULA_FIRST else value
-
-
-def csv_chunks(tenant_id: int) -> Iterator[str]:
-    """The tenant's whole history as CSV (RFC 4180, CRLF, a header row), a few thousand rows
-    at a time.
-
-    Rows go from the driver's cursor (server-side on PostgreSQL) through the csv module a batch
-    at a time, without SQLAlchemy row objects: memory stays flat however long the history is.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
-    yield buffer.getvalue()
-    labels = STATUS_LABELS
+    sql = str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = db.session.connection().connection.dbapi_connection
     postgres = db.engine.dialect.name == "postgresql"
     cursor = dbapi.cursor(name="rostering_csv") if postgres else dbapi.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(csv_query(tenant_id))
+        cursor.execute(sql)
         while rows := cursor.fetchmany(CSV_BATCH):
-            buffer.seek(0)
-            buffer.truncate()
-            # id, external id, type, posted by, trigger, SIS type, updated, created, stage,
-            # status: the text that agents and admins wrote is neutralised.
-            writer.writerows(
-                (
-                    r[0],
-                    _safe(r[1]),
-                    _safe(r[2]),
-                    _safe(r[3]),
-                    r[4],
-                    _safe(r[5]),
-                    r[6],
-                    r[7],
-                    _safe(r[8]),
-                    labels[r[9]],
-                )
-                for r in rows
-            )
-            yield buffer.getvalue()
+            yield "".join([row[0] for row in rows])
     finally:
         cursor.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime
 
 from lti_app.rostering.models import JobStatus, Trigger
@@ -116,3 +117,29 @@ def test_csv_cells_round_trip_through_a_csv_reader(get, make_job):
         expected = "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
         row = rows[n]
         assert (row[3], row[5], row[8]) == (expected or "x", expected, expected), value
+
+
+def _csv_time(api_time: str) -> str:
+    return datetime.fromisoformat(api_time).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_csv_follows_every_update_of_a_job(get, api):
+    created = api(
+        "POST",
+        "/rostering_jobs",
+        {"external_id": "nightly", "sis_type": "OneRoster", "stage": "Queued"},
+    ).json
+    row = _rows(get("/rostering/jobs.csv"))[1]
+    assert (row[6], row[8], row[9]) == (_csv_time(created["updated_at"]), "Queued", "In Progress")
+
+    time.sleep(1.1)  # the CSV shows whole seconds: the update's time must read differently
+    updated = api(
+        "PATCH",
+        f"/rostering_jobs/{created['id']}",
+        {"status": "failed", "stage": "=Data Conversion"},
+    ).json
+    rows = _rows(get("/rostering/jobs.csv"))
+    assert len(rows) == 2
+    assert rows[1][0] == created["id"]
+    assert rows[1][6] == _csv_time(updated["updated_at"]) != row[6]
+    assert rows[1][8:] == ["'=Data Conversion", "Failed"]
