@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 
 from ..extensions import db
 from ..lti.models import Tenant
@@ -195,16 +195,14 @@ def list_jobs(
 def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob]:
     """Rows in list order, read from the newest end or (then reversed) from the oldest."""
     order = newest_first() if newest else (RosteringJob.updated_at.asc(), RosteringJob.id.asc())
+    # The list shows none of the JSON columns nor the CSV line: not read, not decoded.
+    stmt = stmt.options(
+        defer(RosteringJob.change_counts),
+        defer(RosteringJob.stage_history),
+        defer(RosteringJob.csv_line),
+    )
     rows = list(db.session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
     return rows if newest else rows[::-1]
-
-
-def has_running_job(tenant_id: int) -> bool:
-    """Whether any of the tenant's syncs is still In Progress."""
-    stmt = select(RosteringJob.id).where(
-        RosteringJob.tenant_id == tenant_id, RosteringJob.status == JobStatus.IN_PROGRESS
-    )
-    return db.session.scalar(stmt.limit(1)) is not None
 
 
 def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> RosteringJob | None:

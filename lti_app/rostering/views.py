@@ -31,15 +31,16 @@ def index() -> str:
     jobs = service.list_jobs(
         tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE), seek
     )
-    schedule = sync.get_schedule(tenant_id)
+    overview = sync.overview(tenant_id)
+    schedule = overview.schedule
     return render_template(
         "rostering/index.html",
         jobs=jobs,
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
-        running=service.has_running_job(tenant_id),
-        pending_request=sync.pending_request(tenant_id),
+        running=overview.running,
+        pending_request=overview.pending_request,
     )
 
 

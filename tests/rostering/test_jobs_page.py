@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lti_app.extensions import db
+from lti_app.rostering import sync
 from lti_app.rostering.models import JobStatus, SyncSchedule, Trigger
 
 
@@ -157,6 +158,27 @@ def test_in_progress_job_is_announced(get, make_job):
     assert "A sync is in progress" not in get("/rostering/").get_data(as_text=True)
     make_job(status=JobStatus.IN_PROGRESS, stage="Roster Extract")
     assert "A sync is in progress" in get("/rostering/").get_data(as_text=True)
+
+
+def test_another_institutions_schedule_request_and_running_sync_stay_theirs(
+    get, make_job, tenant_ids
+):
+    other = tenant_ids["dep-b"]
+    make_job("dep-b", status=JobStatus.IN_PROGRESS, stage="Roster Extract")
+    sync.request_sync(other, "Bea Other", "user-b")
+    db.session.add(
+        SyncSchedule(
+            tenant_id=other,
+            frequency="hourly",
+            every_hours=6,
+            first_run=datetime(2026, 9, 1, tzinfo=UTC),
+        )
+    )
+    db.session.commit()
+    html = get("/rostering/").get_data(as_text=True)
+    assert "A sync is in progress" not in html
+    assert "Sync requested by" not in html
+    assert "No sync schedule is configured" in html
 
 
 def test_empty_history_has_an_empty_state_not_an_empty_table(get):
