@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -30,8 +31,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,13 +88,13 @@ def median_ms(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def jobs(count: int, seed: int) -> Iterator[service.NewJob]:
-    """A realistic history: an hourly sync each, mostly completed, some warnings, failures."""
-    start = utcnow() - timedelta(hours=count)
+def jobs(anchor: datetime, seed: int, numbers: range) -> Iterator[service.NewJob]:
+    """A realistic history: an hourly sync each, mostly completed, some warnings, failures.
+    Job ``n`` ran ``n`` hours after ``anchor``, so slices of one history can be made apart."""
     statuses = (JobStatus.COMPLETED,) * 16 + (JobStatus.WARNING,) * 3 + (JobStatus.FAILED,)
-    for n in range(count):
+    for n in numbers:
         status = statuses[(n * 7 + seed) % len(statuses)]
-        when = start + timedelta(hours=n, seconds=(n * 37 + seed) % 600)
+        when = anchor + timedelta(hours=n, seconds=(n * 37 + seed) % 600)
         yield service.NewJob(
             external_id=f"sync-{seed}-{n:07d}",
             posted_by="Canvas Integrations Admin" if n % 9 else "Jordan Rivera",
@@ -103,6 +105,38 @@ def jobs(count: int, seed: int) -> Iterator[service.NewJob]:
             created_at=when,
             updated_at=when + timedelta(minutes=9),
         )
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Part of one institution's history, stored by one generator process."""
+
+    tenant_id: int
+    seed: int
+    anchor: datetime
+    numbers: range
+
+
+def store_slice(url: str, part: Slice) -> int:
+    """In a generator process: store a slice through the bulk path."""
+    app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        stored = service.insert_jobs(part.tenant_id, jobs(part.anchor, part.seed, part.numbers))
+        db.engine.dispose()
+    return stored
+
+
+def generate(url: str, histories: list[tuple[int, int, int]], slice_size: int = 100_000) -> int:
+    """Store each (tenant, seed, count) history in slices, one process per core."""
+    parts = []
+    for tenant_id, seed, count in histories:
+        anchor = utcnow() - timedelta(hours=count)
+        for start in range(0, count, slice_size):
+            numbers = range(start, min(count, start + slice_size))
+            parts.append(Slice(tenant_id, seed, anchor, numbers))
+    workers = os.cpu_count() or 1
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return sum(pool.map(store_slice, [url] * len(parts), parts))
 
 
 def bench_database(
@@ -125,21 +159,24 @@ def bench_database(
             t.deployment_id: t.id
             for t in registry.find_platform(platform.issuer, platform.client_id).tenants
         }
+        db.session.commit()
         started = time.perf_counter()
-        for n in range(args.tenants):
-            service.insert_jobs(tenants[f"dep-{n}"], jobs(args.jobs_per_tenant, n))
+        stored = generate(
+            url,
+            [(tenants[f"dep-{n}"], n, args.jobs_per_tenant) for n in range(args.tenants)],
+        )
         generated = time.perf_counter() - started
-        service.insert_jobs(tenants["dep-csv"], jobs(args.csv_rows, 99))
+        generate(url, [(tenants["dep-csv"], 99, args.csv_rows)])
         rows.append(
             Row(
                 name,
-                f"generate {args.tenants} × {args.jobs_per_tenant:,} jobs",
-                args.tenants * args.jobs_per_tenant / generated,
+                f"generate {args.tenants} × {args.jobs_per_tenant:,} jobs, {os.cpu_count()} procs",
+                stored / generated,
                 "rows/s",
                 None,
                 "",
-                "1M rows well under 60 s",
-                generated * 1_000_000 / (args.tenants * args.jobs_per_tenant) < 60,
+                "1M rows in ≤ 30 s",
+                1_000_000 / (stored / generated) <= 30,
             )
         )
         if db.engine.dialect.name == "postgresql":
@@ -343,6 +380,7 @@ def launches_per_second(base: str, platform: TestPlatform, seconds: float) -> fl
 
     def client() -> None:
         with requests.Session() as session:
+            session.trust_env = False  # no proxy lookup in the environment on every request
             while time.monotonic() < deadline:
                 http_launch(base, platform, "dep-0", session)
                 with lock:

@@ -92,13 +92,6 @@ class SigningKey:
     def generate(cls) -> SigningKey:
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048), uuid.uuid4().hex)
 
-    def pem(self) -> bytes:
-        return self.private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
     def public_pem(self) -> bytes:
         return self.private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -186,8 +179,9 @@ class TestPlatform:
         headers: dict[str, Any] | None = None,
     ) -> str:
         key = key or self.key
+        # The key object itself: from PEM text it would be parsed and checked on every call.
         return jwt.encode(
-            claims, key.pem(), algorithm="RS256", headers={"kid": key.kid, **(headers or {})}
+            claims, key.private, algorithm="RS256", headers={"kid": key.kid, **(headers or {})}
         )
 
     # --- the HTTP server -------------------------------------------------------------------
