@@ -4,6 +4,9 @@ so a download only reads stored lines, at the speed the database hands them over
 A job's line depends on that job's own columns alone (UTC timestamps, no viewer's zone), so it
 is rendered once per insert or update, never per download: a history of a million jobs is a
 single-column scan instead of a million rows through Python's CSV writer.
+
+Changing the format (a column, a label) changes every stored line: do it with a migration that
+re-renders them, as the one that added the column (e1b2fdfae900) rendered the first ones.
 """
 
 from __future__ import annotations
