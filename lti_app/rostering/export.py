@@ -55,7 +55,7 @@ def _safe(value: str) -> str:
 
 
 def _iso_utc(value: datetime) -> str:
-    """"2026-11-20T15:04:05Z" (isoformat: a third of strftime's cost, a million times over)."""
+    """ "2026-11-20T15:04:05Z" (isoformat: a third of strftime's cost, a million times over)."""
     return value.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
 
 

@@ -11,7 +11,6 @@ from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
 from .models import STATUS_LABELS
 
-
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
