@@ -46,6 +46,17 @@ OPERATIONS: list[
         [],
     ),
     (
+        "/rostering_jobs/import",
+        "post",
+        "Import past syncs: up to 1,000 finished jobs with their own times, all or none "
+        "(idempotent on external_id; 201, or 200 when every job was already stored)",
+        schemas.JobImport,
+        "201",
+        schemas.ImportResult,
+        "400 401 409 413 415 422",
+        [],
+    ),
+    (
         "/rostering_jobs",
         "get",
         "List jobs, newest first, with a cursor",

@@ -4,7 +4,7 @@ the same models describe the API in its OpenAPI document."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +25,7 @@ Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Stage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+CLOCK_SKEW = timedelta(minutes=5)  # an agent's clock may run this far ahead of ours
 
 
 class Strict(BaseModel):
@@ -67,8 +68,8 @@ class JobFileIn(Strict):
 ChangeDetails = dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], ChangeCounts]
 
 
-class JobCreate(Strict):
-    """A new rostering job, as the SIS agent reports it when a sync starts (or ends)."""
+class JobFields(Strict):
+    """What an SIS agent reports about a sync, new or past."""
 
     external_id: Name = Field(description="The agent's own id for the sync; unique per tenant.")
     type: Name = "Roster Import"
@@ -84,15 +85,71 @@ class JobCreate(Strict):
     change_counts: ChangeDetails = Field(default_factory=dict)
     messages: list[Message] = Field(default_factory=list, max_length=10_000)
     files: list[JobFileIn] = Field(default_factory=list, max_length=20)
+
+    def _check(self, answers_request: bool) -> None:
+        if self.status == "completed" and self.stage:
+            raise ValueError("a completed job has no stage")
+        if self.trigger == "manual" and not self.posted_by and not answers_request:
+            raise ValueError("a manual sync needs posted_by or sync_request_id")
+
+
+class JobCreate(JobFields):
+    """A new rostering job, as the SIS agent reports it when a sync starts (or ends)."""
+
     sync_request_id: int | None = Field(None, description="The sync request this job answers.")
 
     @model_validator(mode="after")
     def consistent(self) -> JobCreate:
-        if self.status == "completed" and self.stage:
-            raise ValueError("a completed job has no stage")
-        if self.trigger == "manual" and not self.posted_by and self.sync_request_id is None:
-            raise ValueError("a manual sync needs posted_by or sync_request_id")
+        self._check(answers_request=self.sync_request_id is not None)
         return self
+
+
+class PastJob(JobFields):
+    """A sync that ended before the agent reported it: its history, with its own times."""
+
+    status: Literal["completed", "warning", "failed"]
+    created_at: AwareDatetime = Field(description="When the sync started.")
+    updated_at: AwareDatetime | None = Field(
+        None, description="When it last changed (ended); defaults to created_at."
+    )
+
+    @model_validator(mode="after")
+    def consistent(self) -> PastJob:
+        self._check(answers_request=False)
+        if self.updated_at is not None and self.updated_at < self.created_at:
+            raise ValueError("updated_at is before created_at")
+        if (self.updated_at or self.created_at) > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("a past sync cannot end in the future")
+        return self
+
+
+class JobImport(Strict):
+    """Past syncs, stored all or none; the same jobs again are a harmless retry."""
+
+    jobs: list[PastJob] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def distinct(self) -> JobImport:
+        seen: set[str] = set()
+        for job in self.jobs:
+            if job.external_id in seen:
+                raise ValueError(f"external_id {job.external_id!r} is in the import twice")
+            seen.add(job.external_id)
+        return self
+
+
+class ImportedJob(BaseModel):
+    external_id: str
+    id: str
+    created: bool = Field(description="False when the job was already stored (a retry).")
+
+
+class ImportResult(BaseModel):
+    """What an import stored, job by job in the order sent."""
+
+    created: int
+    existing: int
+    jobs: list[ImportedJob]
 
 
 class JobUpdate(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from flask import current_app, g, jsonify, request
@@ -93,16 +94,24 @@ def _body(model: type[M]) -> tuple[M, Any]:
         raise ApiError(
             422, "Unprocessable Entity", "The body has problems, listed by field.", _problems(exc)
         ) from exc
-    files = getattr(parsed, "files", None) or []
     limit = current_app.config["JOB_FILE_MAX_BYTES"]
     too_big = [
-        {"field": f"files.{i}.content", "message": f"is larger than {limit} bytes"}
-        for i, file in enumerate(files)
+        {"field": f"{field}.content", "message": f"is larger than {limit} bytes"}
+        for field, file in _files_of(parsed)
         if len(file.content.encode()) > limit
     ]
     if too_big:
         raise ApiError(413, "Payload Too Large", "A JSON file is over the size limit.", too_big)
     return parsed, data
+
+
+def _files_of(body: BaseModel) -> Iterator[tuple[str, schemas.JobFileIn]]:
+    """The JSON files in a body, by field: a job's, or each imported job's."""
+    for i, file in enumerate(getattr(body, "files", None) or []):
+        yield f"files.{i}", file
+    for j, job in enumerate(getattr(body, "jobs", None) or []):
+        for i, file in enumerate(job.files):
+            yield f"jobs.{j}.files.{i}", file
 
 
 def _query(name: str, adapter: TypeAdapter[Any]) -> Any:
@@ -158,27 +167,57 @@ def _find_job(job_ref: str) -> RosteringJob:
     return job
 
 
+def _new_job(job: schemas.JobFields, **more: Any) -> service.NewJob:
+    """A reported job, as the job store takes it."""
+    return service.NewJob(
+        external_id=job.external_id,
+        type=job.type,
+        posted_by=job.posted_by or SCHEDULED_POSTER,
+        trigger=Trigger(job.trigger),
+        sis_type=job.sis_type,
+        stage=job.stage,
+        status=JobStatus(job.status),
+        change_counts={k: v.model_dump() for k, v in job.change_counts.items()},
+        files=[(f.name, f.content) for f in job.files],
+        messages=[m.model_dump() for m in job.messages],
+        **more,
+    )
+
+
 @bp.post("/rostering_jobs")
 @require_token
 def create_job() -> Any:
     """Create a job; the same body again is a harmless retry."""
     body, raw = _body(schemas.JobCreate)
-    trigger = Trigger(body.trigger)
-    new = service.NewJob(
-        external_id=body.external_id,
-        type=body.type,
-        posted_by=body.posted_by or SCHEDULED_POSTER,
-        trigger=trigger,
-        sis_type=body.sis_type,
-        stage=body.stage,
-        status=JobStatus(body.status),
-        change_counts={k: v.model_dump() for k, v in body.change_counts.items()},
-        files=[(f.name, f.content) for f in body.files],
-        messages=[m.model_dump() for m in body.messages],
-        sync_request_id=body.sync_request_id,
-    )
+    new = _new_job(body, sync_request_id=body.sync_request_id)
     job, created = service.create_job_once(g.api_token.tenant_id, new, service.fingerprint(raw))
     return jsonify(_job_out(job, full=True)), 201 if created else 200
+
+
+@bp.post("/rostering_jobs/import")
+@require_token
+def import_jobs() -> Any:
+    """Store up to 1,000 past syncs at once, all or none (an institution's history)."""
+    body, raw = _body(schemas.JobImport)
+    new_jobs = [
+        _new_job(
+            job,
+            created_at=job.created_at,
+            updated_at=job.updated_at or job.created_at,
+            request_fingerprint=service.fingerprint(job_raw),
+        )
+        for job, job_raw in zip(body.jobs, raw["jobs"], strict=True)
+    ]
+    outcome = service.import_jobs(g.api_token.tenant_id, new_jobs)
+    result = schemas.ImportResult(
+        created=sum(created for _, created in outcome),
+        existing=sum(not created for _, created in outcome),
+        jobs=[
+            schemas.ImportedJob(external_id=new.external_id, id=public_id, created=created)
+            for new, (public_id, created) in zip(new_jobs, outcome, strict=True)
+        ],
+    )
+    return jsonify(schemas.dump(result)), 201 if result.created else 200
 
 
 @bp.get("/rostering_jobs")

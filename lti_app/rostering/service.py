@@ -233,6 +233,7 @@ class NewJob:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     sync_request_id: int | None = None
+    request_fingerprint: str = ""  # of the request that reported it: a retry matches
 
 
 def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> RosteringJob:
@@ -254,6 +255,7 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         files=[JobFile(name=name, content=content) for name, content in new.files or []],
         messages=[JobMessage(**message) for message in new.messages or []],
         sync_request_id=new.sync_request_id,
+        request_fingerprint=new.request_fingerprint,
     )
     db.session.add(job)
     count_new_jobs(tenant_id, 1)
@@ -282,7 +284,9 @@ _BULK_COLUMNS = (
 )
 
 
-def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000) -> int:
+def insert_jobs(
+    tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000, *, commit: bool = True
+) -> int:
     """Store many jobs at once, row for row what ``create_job`` stores, in batches; for
     imports of history and benchmarks. Jobs with files or messages go through
     ``create_job``.
@@ -290,7 +294,8 @@ def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000)
     Values are prepared here in the form the database stores them (UTC timestamps, JSON
     text) and handed to the driver's own bulk path (``executemany`` on SQLite, ``COPY`` on
     PostgreSQL) in the session's transaction: SQLAlchemy's per-value processing would
-    otherwise cost most of the time.
+    otherwise cost most of the time. ``commit=False`` leaves the rows to the caller's
+    transaction (then ``batch`` only bounds each statement).
     """
     sqlite = db.engine.dialect.name == "sqlite"
 
@@ -335,18 +340,18 @@ def insert_jobs(tenant_id: int, new_jobs: Iterable[NewJob], batch: int = 20_000)
                 status,
                 json.dumps(new.change_counts) if new.change_counts else "{}",
                 json.dumps(_stage_history(new, now)),
-                "",
+                new.request_fingerprint,
                 stamp(created_at),
                 stamp(updated_at),
                 line,
             )
         )
         if len(rows) >= batch:
-            stored += _insert_batch(tenant_id, rows)
-    return stored + _insert_batch(tenant_id, rows)
+            stored += _insert_batch(tenant_id, rows, commit)
+    return stored + _insert_batch(tenant_id, rows, commit)
 
 
-def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]]) -> int:
+def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]], commit: bool) -> int:
     count = len(rows)
     if count:
         names = ", ".join(f'"{name}"' for name in _BULK_COLUMNS)
@@ -363,7 +368,8 @@ def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]]) -> int:
         finally:
             cursor.close()
         count_new_jobs(tenant_id, count)
-        db.session.commit()
+        if commit:
+            db.session.commit()
         rows.clear()
     return count
 
@@ -419,8 +425,8 @@ def create_job_once(
             raise JobRejected([{"field": "sync_request_id", "message": "no such sync request"}])
         new.posted_by = sync_request.requested_by
         new.trigger = Trigger.MANUAL
+    new.request_fingerprint = body_fingerprint
     job = create_job(tenant_id, new, commit=False)
-    job.request_fingerprint = body_fingerprint
     try:
         db.session.commit()
     except IntegrityError:
@@ -451,6 +457,60 @@ class JobChanges:
     messages: list[dict[str, Any]] | None = None  # replaces the list, so retries are harmless
     files: list[tuple[str, str]] | None = None  # added, or replacing a file of the same name
 
+
+
+def import_jobs(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]]:
+    """Store past jobs all or none, idempotently on their external ids: a job stored before
+    with the same fingerprint is a retry, with another a ``JobConflict`` (nothing stored).
+    Returns each job's public id and whether it was created, in order. Plain jobs take the
+    bulk path; jobs with files or messages are created one by one, in the same transaction.
+    """
+    wanted = [new.external_id for new in new_jobs]
+    stored = {
+        row.external_id: row
+        for row in db.session.execute(
+            select(
+                RosteringJob.external_id, RosteringJob.public_id, RosteringJob.request_fingerprint
+            ).where(RosteringJob.tenant_id == tenant_id, RosteringJob.external_id.in_(wanted))
+        )
+    }
+    changed = [
+        new.external_id
+        for new in new_jobs
+        if new.external_id in stored
+        and stored[new.external_id].request_fingerprint != new.request_fingerprint
+    ]
+    if changed:
+        raise JobConflict(
+            f"{len(changed)} of these external ids are stored with other values: "
+            + ", ".join(changed[:10])
+            + (" …" if len(changed) > 10 else "")
+        )
+    fresh = [new for new in new_jobs if new.external_id not in stored]
+    try:
+        insert_jobs(tenant_id, [n for n in fresh if not (n.files or n.messages)], commit=False)
+        for new in fresh:
+            if new.files or new.messages:
+                create_job(tenant_id, new, commit=False)
+        db.session.commit()
+    except (IntegrityError, db.engine.dialect.dbapi.IntegrityError) as exc:  # type: ignore[union-attr]
+        db.session.rollback()
+        raise JobConflict(
+            "another request stored some of these jobs at the same moment; "
+            "send the import again (the jobs stored meanwhile will count as retries)"
+        ) from exc
+    public_ids = dict(
+        db.session.execute(
+            select(RosteringJob.external_id, RosteringJob.public_id).where(
+                RosteringJob.tenant_id == tenant_id,
+                RosteringJob.external_id.in_([new.external_id for new in fresh]),
+            )
+        ).all()
+    )
+    return [
+        (stored[ext].public_id, False) if ext in stored else (public_ids[ext], True)
+        for ext in wanted
+    ]
 
 def update_job(job: RosteringJob, changes: JobChanges) -> RosteringJob:
     """Apply an agent's update. Completed, Warning and Failed are final; a completed job has
