@@ -70,6 +70,10 @@ def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "-")
     started = g.get("request_started")
     if started is not None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        # The server's own time, for browsers' developer tools and for clients that measure
+        # (a streamed body, the CSV, is still being sent when this is taken).
+        response.headers["Server-Timing"] = f"app;dur={duration_ms}"
         # The path only: query strings carry launch tokens.
         log.info(
             "%s %s %s",
@@ -80,7 +84,7 @@ def _finish(response: Response) -> Response:
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": duration_ms,
             },
         )
     return response

@@ -31,6 +31,17 @@ def test_request_id_is_kept_when_sane_and_made_otherwise(client):
         assert made != bad and len(made) == 32
 
 
+def test_every_answer_states_its_server_time_as_logged(launcher, client, caplog):
+    token = launcher.admin_token("dep-a")
+    with caplog.at_level(logging.INFO):
+        response = client.get("/rostering/", query_string={"launch_token": token})
+    name, _, duration = response.headers["Server-Timing"].partition(";dur=")
+    logged = [r for r in caplog.records if r.name == "lti_app.requests"][-1]
+    assert name == "app"
+    assert float(duration) == logged.duration_ms > 0
+    assert client.get("/no/such/page").headers["Server-Timing"].startswith("app;dur=")
+
+
 def test_request_log_has_the_path_but_never_the_query(launcher, client, caplog):
     token = launcher.admin_token("dep-a")
     with caplog.at_level(logging.INFO):

@@ -315,6 +315,7 @@ def insert_jobs(
         updated_at = new.updated_at or created_at
         trigger = Trigger(new.trigger).value
         status = JobStatus(new.status).value
+        history = _stage_history(new, now)
         line = csv_line(
             public_id,
             new.external_id,
@@ -339,7 +340,7 @@ def insert_jobs(
                 new.stage,
                 status,
                 json.dumps(new.change_counts) if new.change_counts else "{}",
-                json.dumps(_stage_history(new, now)),
+                json.dumps(history) if history else "[]",
                 new.request_fingerprint,
                 stamp(created_at),
                 stamp(updated_at),
