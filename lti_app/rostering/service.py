@@ -459,7 +459,6 @@ class JobChanges:
     files: list[tuple[str, str]] | None = None  # added, or replacing a file of the same name
 
 
-
 def import_jobs(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]]:
     """Store past jobs all or none, idempotently on their external ids: a job stored before
     with the same fingerprint is a retry, with another a ``JobConflict`` (nothing stored).
@@ -512,6 +511,7 @@ def import_jobs(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]
         (stored[ext].public_id, False) if ext in stored else (public_ids[ext], True)
         for ext in wanted
     ]
+
 
 def update_job(job: RosteringJob, changes: JobChanges) -> RosteringJob:
     """Apply an agent's update. Completed, Warning and Failed are final; a completed job has
