@@ -193,15 +193,22 @@ def list_jobs(
 
 
 def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob]:
-    """Rows in list order, read from the newest end or (then reversed) from the oldest."""
+    """Rows in list order, read from the newest end or (then reversed) from the oldest.
+
+    Rows skipped by an offset are passed over in the index alone: the page's ids are found
+    first (the index holds them), then only those rows are read.
+    """
     order = newest_first() if newest else (RosteringJob.updated_at.asc(), RosteringJob.id.asc())
+    if offset:
+        ids = stmt.with_only_columns(RosteringJob.id).order_by(*order).offset(offset).limit(limit)
+        stmt = select(RosteringJob).where(RosteringJob.id.in_(ids.scalar_subquery()))
     # The list shows none of the JSON columns nor the CSV line: not read, not decoded.
     stmt = stmt.options(
         defer(RosteringJob.change_counts),
         defer(RosteringJob.stage_history),
         defer(RosteringJob.csv_line),
     )
-    rows = list(db.session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit)))
     return rows if newest else rows[::-1]
 
 
