@@ -6,7 +6,7 @@ is rendered once per insert or update, never per download: a history of a millio
 single-column scan instead of a million rows through Python's CSV writer.
 
 Changing the format (a column, a label) changes every stored line: do it with a migration that
-re-renders them, as the one that added the column (e1b2fdfae900) rendered the first ones.
+calls ``render_stored_lines``, as the one that added the column (e1b2fdfae900) does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import csv
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, bindparam, event, select
 from sqlalchemy.orm import Mapper
 
 from .models import STATUS_LABELS, RosteringJob, new_public_id
@@ -111,3 +111,30 @@ def _render_line(mapper: Mapper[Any], connection: Any, job: RosteringJob) -> Non
     if job.public_id is None:
         job.public_id = new_public_id()
     job.csv_line = job_csv_line(job)
+
+
+def render_stored_lines(connection: Connection, batch: int = 5000) -> int:
+    """Render the line of every stored job again, a batch at a time (for migrations)."""
+    job = RosteringJob.__table__.c
+    columns = (
+        job.public_id,
+        job.external_id,
+        job.type,
+        job.posted_by,
+        job.trigger,
+        job.sis_type,
+        job.updated_at,
+        job.created_at,
+        job.stage,
+        job.status,
+    )
+    rendered, last = 0, 0
+    while rows := connection.execute(
+        select(job.id, *columns).where(job.id > last).order_by(job.id).limit(batch)
+    ).all():
+        connection.execute(
+            RosteringJob.__table__.update().where(job.id == bindparam("job_id")),
+            [{"job_id": row[0], "csv_line": csv_line(*row[1:])} for row in rows],
+        )
+        rendered, last = rendered + len(rows), rows[-1][0]
+    return rendered

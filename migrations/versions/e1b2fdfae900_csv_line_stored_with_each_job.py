@@ -8,8 +8,7 @@ Create Date: 2026-11-26 19:09:17.606880
 from alembic import op
 import sqlalchemy as sa
 
-from lti_app.extensions import UTCDateTime
-from lti_app.rostering.export import csv_line
+from lti_app.rostering.export import render_stored_lines
 
 
 # revision identifiers, used by Alembic.
@@ -25,28 +24,8 @@ def upgrade():
         batch_op.add_column(sa.Column('csv_line', sa.Text(), server_default='', nullable=False))
 
     # ### end Alembic commands ###
-    # Render the lines of the history that is already there, a batch at a time.
-    job = sa.table(
-        'rostering_job',
-        sa.column('id', sa.Integer),
-        *(sa.column(name, sa.String) for name in (
-            'public_id', 'external_id', 'type', 'posted_by', 'trigger', 'sis_type')),
-        sa.column('updated_at', UTCDateTime),
-        sa.column('created_at', UTCDateTime),
-        sa.column('stage', sa.String),
-        sa.column('status', sa.String),
-        sa.column('csv_line', sa.Text),
-    )
-    connection = op.get_bind()
-    last = 0
-    while rows := connection.execute(
-        sa.select(job).where(job.c.id > last).order_by(job.c.id).limit(5000)
-    ).all():
-        connection.execute(
-            job.update().where(job.c.id == sa.bindparam('job_id')),
-            [{'job_id': row.id, 'csv_line': csv_line(*row[1:11])} for row in rows],
-        )
-        last = rows[-1].id
+    # Render the lines of the history that is already there.
+    render_stored_lines(op.get_bind())
 
 
 def downgrade():
