@@ -3,9 +3,11 @@
 
 It claims an admin's pending "Sync now" request if there is one (or else runs a scheduled
 sync), walks the job through its stages, and ends it with a status, change details, messages
-and the Canvas import JSON file. Read it as the API's executable documentation.
+and the Canvas import JSON file. With ``--history N`` it first imports N past hourly syncs,
+as an agent does once when an institution starts using the tool. Read it as the API's
+executable documentation.
 
-    python examples/sis_agent.py --url http://127.0.0.1:5000 --token sisi_...
+    python examples/sis_agent.py --url http://127.0.0.1:5000 --token sisi_... [--history 2000]
 
 Only the standard library and ``requests`` are needed.
 """
@@ -18,6 +20,7 @@ import random
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -121,15 +124,51 @@ def run_sync(
     return job
 
 
+def import_history(api: Api, sis_type: str, count: int, seed: int = 0) -> tuple[int, int]:
+    """Report ``count`` past hourly syncs, the newest an hour ago, 1,000 a request.
+
+    Each sync is derived from its start time alone (id, outcome, duration), so running this
+    again, even an hour later, stores nothing twice. Returns how many were created and how
+    many were already there.
+    """
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    starts = [now - timedelta(hours=n) for n in range(count, 0, -1)]
+    created = existing = 0
+    for first in range(0, count, 1000):
+        jobs = []
+        for started in starts[first : first + 1000]:
+            rng = random.Random(f"{seed}-{started:%Y%m%dT%H%M}")
+            status = rng.choices(("completed", "warning", "failed"), (85, 12, 3))[0]
+            jobs.append(
+                {
+                    "external_id": f"{sis_type.lower()}-{started:%Y%m%dT%H%M}",
+                    "sis_type": sis_type,
+                    "status": status,
+                    "stage": "Data Conversion" if status == "failed" else "",
+                    "created_at": started.isoformat(),
+                    "updated_at": (started + timedelta(minutes=rng.randint(2, 20))).isoformat(),
+                }
+            )
+        result = api.call("POST", "/rostering_jobs/import", {"jobs": jobs})
+        created += result["created"]
+        existing += result["existing"]
+    print(f"History: {created} past syncs imported, {existing} already there")
+    return created, existing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:5000", help="where the tool runs")
     parser.add_argument("--token", required=True, help="an API token (flask api-token create)")
     parser.add_argument("--sis-type", default="OneRoster")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between stages")
+    parser.add_argument("--history", type=int, default=0, help="past hourly syncs to import first")
     args = parser.parse_args(argv)
+    api = Api(args.url, args.token)
     try:
-        run_sync(Api(args.url, args.token), args.sis_type, args.pause)
+        if args.history:
+            import_history(api, args.sis_type, args.history)
+        run_sync(api, args.sis_type, args.pause)
     except (RuntimeError, requests.RequestException) as exc:
         print(f"The sync could not be reported: {exc}", file=sys.stderr)
         return 1

@@ -466,12 +466,27 @@ class JobChanges:
     files: list[tuple[str, str]] | None = None  # added, or replacing a file of the same name
 
 
+class _Raced(Exception):
+    """Another request stored some of the same jobs between our check and our insert."""
+
+
 def import_jobs(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]]:
     """Store past jobs all or none, idempotently on their external ids: a job stored before
     with the same fingerprint is a retry, with another a ``JobConflict`` (nothing stored).
     Returns each job's public id and whether it was created, in order. Plain jobs take the
     bulk path; jobs with files or messages are created one by one, in the same transaction.
+
+    An import that races another for the same ids starts over, its check included.
     """
+    for _ in range(5):
+        try:
+            return _import_once(tenant_id, new_jobs)
+        except _Raced:
+            continue
+    raise JobConflict("other requests keep storing these jobs at the same moment; send again")
+
+
+def _import_once(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]]:
     wanted = [new.external_id for new in new_jobs]
     stored = {
         row.external_id: row
@@ -502,10 +517,7 @@ def import_jobs(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool]
         db.session.commit()
     except (IntegrityError, db.engine.dialect.dbapi.IntegrityError) as exc:  # type: ignore[union-attr]
         db.session.rollback()
-        raise JobConflict(
-            "another request stored some of these jobs at the same moment; "
-            "send the import again (the jobs stored meanwhile will count as retries)"
-        ) from exc
+        raise _Raced from exc
     public_ids = dict(
         db.session.execute(
             select(RosteringJob.external_id, RosteringJob.public_id).where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from examples.sis_agent import Api, run_sync
+from examples.sis_agent import Api, import_history, run_sync
 
 ISSUER_ARGS = ["--client-id", "10000000000001", "--deployment-id", "dep-a"]
 
@@ -93,3 +93,12 @@ def test_reference_agent_runs_a_whole_sync(tool_url, launcher, client, api_token
     assert (job["posted_by"], job["trigger"]) == expected
     html = client.get("/rostering/", query_string={"launch_token": admin}).get_data(as_text=True)
     assert job["id"] in html
+
+
+def test_reference_agent_imports_history_once(tool_url, launcher, client, api_tokens):
+    api = Api(tool_url, api_tokens["dep-a"])
+    assert import_history(api, "OneRoster", 1500) == (1500, 0)
+    assert import_history(api, "OneRoster", 1500) == (0, 1500)
+    admin = launcher.admin_token("dep-a")
+    html = client.get("/rostering/", query_string={"launch_token": admin}).get_data(as_text=True)
+    assert "Page 1 of 60 (1500 jobs)" in html
