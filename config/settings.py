@@ -57,6 +57,13 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
         secret = "development-only-secret-key-not-for-production"  # noqa: S105 (dev/test only)
 
+    token_keys = os.environ.get("CANVAS_TOKEN_KEY", "").replace(",", " ").split()
+    if production and not token_keys:
+        raise ConfigError(
+            "CANVAS_TOKEN_KEY must be set when APP_ENV=production (a Fernet key: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')"
+        )
+
     extra_ancestors = os.environ.get("FRAME_ANCESTORS", "").split()
     if env == "development":
         # The built-in test platform frames the tool from the other loopback name.
@@ -86,6 +93,20 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text"),
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 1 if production else 0),
+        # Canvas's own SIS imports, mirrored (lti_app/canvas/). Keys encrypt stored tokens.
+        "CANVAS_TOKEN_KEYS": token_keys,
+        # How often the worker asks Canvas: while an import runs, and otherwise.
+        "CANVAS_POLL_ACTIVE_SECONDS": _int("CANVAS_POLL_ACTIVE_SECONDS", 60),
+        "CANVAS_POLL_IDLE_SECONDS": _int("CANVAS_POLL_IDLE_SECONDS", 600),
+        # A worker holds an institution this long without renewing it before another may take it.
+        "CANVAS_LEASE_SECONDS": _int("CANVAS_LEASE_SECONDS", 300),
+        "CANVAS_TIMEOUT_SECONDS": _int("CANVAS_TIMEOUT_SECONDS", 10),
+        # Retries of one request (rate limits, 5xx, timeouts) before the poll gives up until the
+        # next one, and the first backoff (doubling, with jitter).
+        "CANVAS_MAX_ATTEMPTS": _int("CANVAS_MAX_ATTEMPTS", 5),
+        "CANVAS_BACKOFF_SECONDS": float(os.environ.get("CANVAS_BACKOFF_SECONDS", "1")),
+        # Below this X-Rate-Limit-Remaining, requests are spaced out (Canvas's bucket is ~700).
+        "CANVAS_RATE_LIMIT_FLOOR": _int("CANVAS_RATE_LIMIT_FLOOR", 200),
     }
     config.update(overrides or {})
     if production:

@@ -35,6 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import errors, observability, security
     from .api import bp as api_bp
     from .api.cli import api_token_cli
+    from .canvas import bp as canvas_bp
+    from .canvas.cli import canvas_cli
     from .demo import demo_cli
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
@@ -45,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(lti_bp)
     app.register_blueprint(rostering_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(canvas_bp)
     if app.config["DEV_PLATFORM"]:
         from .devplatform import bp as dev_bp
 
@@ -52,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(api_token_cli)
+    app.cli.add_command(canvas_cli)
     observability.register(app)
     errors.register(app)
     security.register(app)

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,6 +392,7 @@ def main() -> int:
         **os.environ,
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_hex(32),
+        "CANVAS_TOKEN_KEY": Fernet.generate_key().decode(),
         "DATABASE_URL": database_url,
         "LOG_FORMAT": "json",
         "TRUSTED_PROXIES": "0",

@@ -4,6 +4,7 @@ Canvas only."""
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from config.settings import ConfigError
 from lti_app import create_app
@@ -79,7 +80,15 @@ def test_production_requires_a_secret_key(monkeypatch):
         create_app({"APP_ENV": "production"})
 
 
+def test_production_requires_a_canvas_token_key(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s3cret-for-this-test")
+    monkeypatch.delenv("CANVAS_TOKEN_KEY", raising=False)
+    with pytest.raises(ConfigError, match="CANVAS_TOKEN_KEY"):
+        create_app({"APP_ENV": "production"})
+
+
 def test_production_never_serves_the_test_platform(monkeypatch, make_app):
     monkeypatch.setenv("SECRET_KEY", "s3cret-for-this-test")
+    monkeypatch.setenv("CANVAS_TOKEN_KEY", Fernet.generate_key().decode())
     app = make_app(APP_ENV="production", DEV_PLATFORM=True)
     assert app.test_client().get("/dev/").status_code == 404

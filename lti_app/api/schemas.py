@@ -25,6 +25,7 @@ Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Stage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+CanvasImportId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 CLOCK_SKEW = timedelta(minutes=5)  # an agent's clock may run this far ahead of ours
 
 
@@ -97,6 +98,12 @@ class JobCreate(JobFields):
     """A new rostering job, as the SIS agent reports it when a sync starts (or ends)."""
 
     sync_request_id: int | None = Field(None, description="The sync request this job answers.")
+    canvas_sis_import_id: CanvasImportId | None = Field(
+        None,
+        description="The Canvas SIS import this sync ended in: the job absorbs that import "
+        "(its JSON, counts and errors; its final status follows Canvas's) and no separate "
+        '"SIS Import" row is shown for it.',
+    )
 
     @model_validator(mode="after")
     def consistent(self) -> JobCreate:
@@ -161,6 +168,9 @@ class JobUpdate(Strict):
     change_counts: ChangeDetails | None = None
     messages: list[Message] | None = Field(None, max_length=10_000)
     files: list[JobFileIn] | None = Field(None, max_length=20)
+    canvas_sis_import_id: CanvasImportId | None = Field(
+        None, description="The Canvas SIS import this sync ended in (see the create body)."
+    )
 
     @model_validator(mode="after")
     def not_empty(self) -> JobUpdate:
@@ -190,6 +200,7 @@ class JobOut(BaseModel):
     change_counts: dict[str, ChangeCounts]
     stage_history: list[dict[str, str]]
     sync_request_id: int | None
+    canvas_sis_import_id: int | None
     created_at: datetime
     updated_at: datetime
     messages: list[Message] | None = Field(None, description="Only on a single job.")

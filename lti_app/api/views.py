@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from flask import current_app, g, jsonify, request
@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from ..errors import error_response
 from ..extensions import db
-from ..rostering import service, sync
+from ..rostering import canvas_imports, service, sync
 from ..rostering.models import (
     SCHEDULED_POSTER,
     JobStatus,
@@ -141,6 +141,7 @@ def _job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
         change_counts=job.change_counts,  # type: ignore[arg-type]
         stage_history=job.stage_history,
         sync_request_id=job.sync_request_id,
+        canvas_sis_import_id=job.canvas_sis_import_id,
         created_at=job.created_at,
         updated_at=job.updated_at,
         messages=[
@@ -190,7 +191,9 @@ def create_job() -> Any:
     """Create a job; the same body again is a harmless retry."""
     body, raw = _body(schemas.JobCreate)
     new = _new_job(body, sync_request_id=body.sync_request_id)
-    job, created = service.create_job_once(g.api_token.tenant_id, new, service.fingerprint(raw))
+    job, created = service.create_job_once(
+        g.api_token.tenant_id, new, service.fingerprint(raw), _linker(body.canvas_sis_import_id)
+    )
     return jsonify(_job_out(job, full=True)), 201 if created else 200
 
 
@@ -270,7 +273,15 @@ def update_job(job_ref: str) -> Any:
         messages=[m.model_dump() for m in body.messages] if body.messages is not None else None,
         files=[(f.name, f.content) for f in body.files] if body.files is not None else None,
     )
-    return jsonify(_job_out(service.update_job(job, changes), full=True))
+    updated = service.update_job(job, changes, _linker(body.canvas_sis_import_id))
+    return jsonify(_job_out(updated, full=True))
+
+
+def _linker(import_id: int | None) -> Callable[[RosteringJob], None] | None:
+    """Links a job to the Canvas import it names, absorbing the import's mirrored row."""
+    if import_id is None:
+        return None
+    return lambda job: canvas_imports.link_import(job, import_id)
 
 
 def _schedule_out() -> Any:

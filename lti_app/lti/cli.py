@@ -11,7 +11,29 @@ from sqlalchemy import select
 
 from ..extensions import db
 from . import keys, registry
-from .models import Platform
+from .models import Platform, Tenant
+
+
+def tenant_options(command):  # type: ignore[no-untyped-def]
+    """The three options that name an institution: issuer, client id, deployment id."""
+    for option in reversed(
+        [
+            click.option("--issuer", required=True, help="The platform's issuer."),
+            click.option("--client-id", required=True, help="The developer key's client id."),
+            click.option("--deployment-id", required=True, help="The institution's deployment id."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def tenant_option(issuer: str, client_id: str, deployment_id: str) -> Tenant:
+    """The institution the options name, or a plain error."""
+    tenant = registry.find_tenant(issuer, client_id, deployment_id)
+    if tenant is None:
+        raise click.ClickException("No such deployment; register it with `flask lti register`.")
+    return tenant
+
 
 lti_cli = AppGroup("lti", help="LTI registrations and the tool's signing keys.")
 

@@ -341,6 +341,7 @@ def complete_launch() -> LaunchOutcome:
         raise NotAnAdmin(f"user {body.get('sub')!r} with roles {roles!r} is not an account admin")
 
     _learn_tenant_name(tenant, body)
+    _learn_canvas_api(tenant, custom)
     context = body.get(CLAIM + "context")
     context = context if isinstance(context, dict) else {}
     timezone = _custom(custom, "user_timezone")
@@ -366,6 +367,17 @@ def complete_launch() -> LaunchOutcome:
         state_checked_by=message_launch.state_checked_by,
         storage_target=message_launch.storage_target,
     )
+
+
+def _learn_canvas_api(tenant: Tenant, custom: dict[str, Any]) -> None:
+    """Keep where the institution's Canvas API is and its root account (SIS imports live
+    there), from ``$Canvas.api.baseUrl`` and ``$Canvas.rootAccount.id``."""
+    base_url = _custom(custom, "canvas_api_base_url")
+    if base_url and base_url.startswith(("https://", "http://")):
+        tenant.canvas_api_base_url = base_url.strip().rstrip("/")[:1024]
+    root_account = _custom(custom, "canvas_root_account_id")
+    if root_account:
+        tenant.canvas_root_account_id = _text(root_account, 64)
 
 
 def _learn_tenant_name(tenant: Tenant, body: dict[str, Any]) -> None:

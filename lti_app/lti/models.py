@@ -52,6 +52,10 @@ class Tenant(db.Model):
     name: Mapped[str] = mapped_column(String(255), default="")
     # Kept by the job store as it adds jobs, so the pager never counts a long history.
     job_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Where this institution's Canvas REST API lives and its root account (SIS imports live
+    # there), as the launch's custom fields report them.
+    canvas_api_base_url: Mapped[str] = mapped_column(String(1024), default="", server_default="")
+    canvas_root_account_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     platform: Mapped[Platform] = relationship(back_populates="tenants")

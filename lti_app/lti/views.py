@@ -73,6 +73,9 @@ def canvas_config() -> Response:
         "canvas_account_name": "$Canvas.account.name",
         "canvas_membership_roles": "$Canvas.membership.roles",
         "user_timezone": "$Person.address.timezone",
+        # Where Canvas's REST API is and the root account that holds the SIS imports.
+        "canvas_api_base_url": "$Canvas.api.baseUrl",
+        "canvas_root_account_id": "$Canvas.rootAccount.id",
     }
     placement: dict[str, Any] = {
         "placement": "account_navigation",

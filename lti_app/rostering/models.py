@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -78,6 +79,10 @@ class RosteringJob(db.Model):
     __tablename__ = "rostering_job"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
+        # One job per Canvas SIS import: mirrored on its own, or absorbed by the agent's job.
+        UniqueConstraint(
+            "tenant_id", "canvas_sis_import_id", name="uq_rostering_job_canvas_sis_import"
+        ),
         # The Rostering Jobs list: a tenant's jobs, newest update first, id breaking ties.
         Index("ix_rostering_job_tenant_updated", "tenant_id", "updated_at", "id"),
         # "A sync is in progress": found without walking the history.
@@ -103,6 +108,8 @@ class RosteringJob(db.Model):
     sync_request_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_request.id", ondelete="SET NULL")
     )
+    # The Canvas SIS import this sync ended in, when known (mirrored, or named by the agent).
+    canvas_sis_import_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The job's line of the CSV download, kept current on every write (export.py).
@@ -164,6 +171,8 @@ class JobMessage(db.Model):
         ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
     )
     severity: Mapped[str] = mapped_column(String(16))  # error | warning
+    # Who reported it: the SIS agent, or Canvas (an import's processing errors and warnings).
+    source: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     file: Mapped[str] = mapped_column(String(255), default="")
     row: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)

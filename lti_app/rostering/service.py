@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -241,6 +241,7 @@ class NewJob:
     updated_at: datetime | None = None
     sync_request_id: int | None = None
     request_fingerprint: str = ""  # of the request that reported it: a retry matches
+    canvas_sis_import_id: int | None = None
 
 
 def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> RosteringJob:
@@ -263,6 +264,7 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         messages=[JobMessage(**message) for message in new.messages or []],
         sync_request_id=new.sync_request_id,
         request_fingerprint=new.request_fingerprint,
+        canvas_sis_import_id=new.canvas_sis_import_id,
     )
     db.session.add(job)
     count_new_jobs(tenant_id, 1)
@@ -413,10 +415,14 @@ def get_job_by_external_id(tenant_id: int, external_id: str) -> RosteringJob | N
 
 
 def create_job_once(
-    tenant_id: int, new: NewJob, body_fingerprint: str
+    tenant_id: int,
+    new: NewJob,
+    body_fingerprint: str,
+    before_commit: Callable[[RosteringJob], None] | None = None,
 ) -> tuple[RosteringJob, bool]:
     """Create a job, idempotently on its external id: the same body again returns the stored
     job (``created`` False); a different body for a stored external id is a ``JobConflict``.
+    ``before_commit`` finishes a new job in the same transaction (linking its Canvas import).
 
     A job answering a sync request is posted by the admin who asked, as a manual sync.
     """
@@ -435,6 +441,9 @@ def create_job_once(
         new.trigger = Trigger.MANUAL
     new.request_fingerprint = body_fingerprint
     job = create_job(tenant_id, new, commit=False)
+    if before_commit is not None:
+        db.session.flush()
+        before_commit(job)
     try:
         db.session.commit()
     except IntegrityError:
@@ -532,9 +541,14 @@ def _import_once(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool
     ]
 
 
-def update_job(job: RosteringJob, changes: JobChanges) -> RosteringJob:
+def update_job(
+    job: RosteringJob,
+    changes: JobChanges,
+    before_commit: Callable[[RosteringJob], None] | None = None,
+) -> RosteringJob:
     """Apply an agent's update. Completed, Warning and Failed are final; a completed job has
-    no stage. Everything is checked before anything changes; ``updated_at`` always moves."""
+    no stage. Everything is checked before anything changes; ``updated_at`` always moves.
+    ``before_commit`` finishes the change in the same transaction (linking a Canvas import)."""
     current = job.status_enum
     status = changes.status or current
     if current.is_final and status is not current:
@@ -562,6 +576,8 @@ def update_job(job: RosteringJob, changes: JobChanges) -> RosteringJob:
             else:
                 job.files.append(JobFile(name=name, content=content))
     job.updated_at = max(now, job.updated_at)
+    if before_commit is not None:
+        before_commit(job)
     db.session.commit()
     return job
 

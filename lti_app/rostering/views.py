@@ -7,6 +7,7 @@ import json
 from flask import Response, abort, g, redirect, render_template, request, stream_with_context
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..canvas.connections import tab_status
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, service, sync
@@ -41,6 +42,7 @@ def index() -> str:
         next_run=next_run(schedule, utcnow()) if schedule else None,
         running=overview.running,
         pending_request=overview.pending_request,
+        canvas=tab_status(g.launch.tenant),
     )
 
 

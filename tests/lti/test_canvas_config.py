@@ -23,6 +23,8 @@ def test_config_json_describes_the_account_navigation_placement(client):
         "canvas_account_name": "$Canvas.account.name",
         "canvas_membership_roles": "$Canvas.membership.roles",
         "user_timezone": "$Person.address.timezone",
+        "canvas_api_base_url": "$Canvas.api.baseUrl",
+        "canvas_root_account_id": "$Canvas.rootAccount.id",
     }
 
 

@@ -1,0 +1,190 @@
+"""Canvas's REST API through canvasapi, with the patience canvasapi leaves to its callers.
+
+canvasapi signs requests, turns Canvas's error answers into exceptions, unwraps
+``{"sis_imports": [...]}`` and follows ``Link: rel="next"`` pages. It has no timeouts, retries or
+rate-limit pacing; those are here: every request has a timeout, requests are spaced out when
+Canvas's ``X-Rate-Limit-Remaining`` runs low, rate-limit answers (Canvas sends 403 "Rate Limit
+Exceeded"; 429 from proxies in front of it), 5xx answers and timeouts are retried with
+exponential backoff and jitter, and then the poll gives up until its next turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import requests
+from canvasapi.exceptions import (
+    BadRequest,
+    CanvasException,
+    Forbidden,
+    InvalidAccessToken,
+    RateLimitExceeded,
+    ResourceDoesNotExist,
+    Unauthorized,
+)
+from canvasapi.paginated_list import PaginatedList
+from canvasapi.requester import Requester
+
+log = logging.getLogger(__name__)
+# canvasapi logs every request and, at debug level, every answer's body: our own lines say
+# what matters (and no answer body reaches a log).
+logging.getLogger("canvasapi").setLevel(logging.WARNING)
+T = TypeVar("T")
+PAGE = 100  # imports a page: Canvas's largest per_page
+
+
+class CanvasError(Exception):
+    """Canvas could not be read this time; the message is a plain sentence for admins."""
+
+
+class TokenRejected(CanvasError):
+    """Canvas answered 401: the token is revoked, expired or was never valid."""
+
+
+class AccountRefused(CanvasError):
+    """Canvas refused the account's SIS imports (a sub-account, SIS disabled, no permission)."""
+
+
+class CanvasUnavailable(CanvasError):
+    """Canvas kept failing (5xx, timeouts, rate limits) through every retry."""
+
+
+class _RawImport:
+    """A SIS import exactly as Canvas sent it (canvasapi's objects rewrite dates)."""
+
+    def __init__(self, requester: Requester, attributes: dict[str, Any]) -> None:
+        self.data = attributes
+
+
+class _Session(requests.Session):
+    """canvasapi's HTTP session with a timeout on every request, pacing, and a count."""
+
+    def __init__(self, client: CanvasClient) -> None:
+        super().__init__()
+        self._client = client
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("timeout", self._client.timeout)
+        self._client.pace()
+        self._client.requests += 1
+        response = super().request(method, url, *args, **kwargs)
+        self._client.observe(response.headers.get("X-Rate-Limit-Remaining"))
+        return response
+
+
+class CanvasClient:
+    """One institution's root account, read with one user token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        account_id: str,
+        *,
+        config: dict[str, Any],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.account_id = account_id or "self"
+        self.timeout = config["CANVAS_TIMEOUT_SECONDS"]
+        self.max_attempts = max(1, config["CANVAS_MAX_ATTEMPTS"])
+        self.backoff = config["CANVAS_BACKOFF_SECONDS"]
+        self.rate_floor = config["CANVAS_RATE_LIMIT_FLOOR"]
+        self.sleep = sleep
+        self.requests = 0
+        self.slept = 0.0
+        self._pause = 0.0
+        self._requester = Requester(base_url.rstrip("/"), access_token)
+        # canvasapi keeps its requests.Session here; ours adds the timeout and the count.
+        self._requester._session = _Session(self)
+
+    def observe(self, remaining: str | None) -> None:
+        """Space the next request out when Canvas's rate-limit bucket runs low."""
+        try:
+            left = float(remaining) if remaining is not None else None
+        except ValueError:
+            left = None
+        if left is None or left >= self.rate_floor:
+            self._pause = 0.0
+        else:
+            self._pause = self.backoff * 2 * (1 - max(left, 0) / self.rate_floor)
+
+    def pace(self) -> None:
+        """Before a request: wait as long as the last answer's bucket asks."""
+        self._wait(self._pause)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.slept += seconds
+            self.sleep(seconds)
+
+    def _call(self, action: Callable[[], T]) -> T:
+        """Run one request with pacing and retries; raise a ``CanvasError`` when it fails."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return action()
+            except (InvalidAccessToken, Unauthorized) as exc:
+                raise TokenRejected("Canvas no longer accepts the token.") from exc
+            except RateLimitExceeded as exc:
+                reason: Exception = exc
+            except Forbidden as exc:
+                if "Rate Limit Exceeded" not in str(exc):
+                    raise AccountRefused(
+                        "Canvas does not let this connection read the account's SIS imports: "
+                        "connect with an admin of the root account, and check that SIS imports "
+                        "are enabled."
+                    ) from exc
+                reason = exc
+            except BadRequest as exc:
+                raise AccountRefused(
+                    "Canvas refused to list SIS imports for this account (is it a sub-account, "
+                    "or is SIS import disabled?)."
+                ) from exc
+            except ResourceDoesNotExist as exc:
+                raise AccountRefused("Canvas does not know this account.") from exc
+            except (CanvasException, requests.RequestException, ValueError) as exc:
+                # 5xx and other answers, timeouts, refused connections, bodies that are not JSON.
+                reason = exc
+            delay = self.backoff * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311
+            log.warning(
+                "Canvas request failed (attempt %d of %d): %s", attempt, self.max_attempts, reason
+            )
+            if attempt < self.max_attempts:
+                self._wait(delay)
+        raise CanvasUnavailable("Canvas did not answer; the next poll tries again.")
+
+    def import_pages(self, **params: Any) -> Iterator[list[dict[str, Any]]]:
+        """The account's SIS imports, newest first, a page (``PAGE``) at a time."""
+        imports = PaginatedList(
+            _RawImport,
+            self._requester,
+            "GET",
+            f"accounts/{self.account_id}/sis_imports",
+            _root="sis_imports",
+            per_page=PAGE,
+            **params,
+        )
+        page: list[dict[str, Any]] = []
+        index = 0
+        while True:
+            try:
+                # Indexing fetches the next page when needed; a retried failure asks for the
+                # same page again (canvasapi moves on only after a page arrived).
+                item = self._call(lambda: imports[index])
+            except IndexError:
+                break
+            page.append(item.data)
+            index += 1
+            if len(page) == PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def get_import(self, import_id: int) -> dict[str, Any]:
+        """One SIS import by its id, as Canvas sent it."""
+        path = f"accounts/{self.account_id}/sis_imports/{int(import_id)}"
+        return self._call(lambda: self._requester.request("GET", path).json())

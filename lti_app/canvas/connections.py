@@ -1,0 +1,148 @@
+"""Connections to Canvas and the API keys behind them: made, read, ended. Secrets go in and
+out of the database only through ``crypto``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..lti.models import Tenant
+from ..timeutil import utcnow
+from . import crypto
+from .models import CanvasApiKey, CanvasConnection, ConnectionState
+
+
+def normalise_base_url(url: str) -> str:
+    """A Canvas base URL as stored: no trailing slash, no /api/v1."""
+    return url.strip().rstrip("/").removesuffix("/api/v1").rstrip("/")
+
+
+def api_key_for(base_url: str) -> CanvasApiKey | None:
+    """The operator-registered API key of a Canvas, if any."""
+    if not base_url:
+        return None
+    return db.session.scalars(
+        select(CanvasApiKey).where(CanvasApiKey.base_url == normalise_base_url(base_url))
+    ).first()
+
+
+def add_api_key(base_url: str, client_id: str, client_secret: str) -> CanvasApiKey:
+    """Register (or replace) the API developer key of a Canvas."""
+    key = api_key_for(base_url) or CanvasApiKey(base_url=normalise_base_url(base_url))
+    key.client_id = client_id
+    key.client_secret_encrypted = crypto.encrypt(client_secret)
+    db.session.add(key)
+    db.session.commit()
+    return key
+
+
+def remove_api_key(base_url: str) -> bool:
+    """Forget a Canvas's API key; connections made with it keep their tokens until revoked."""
+    result = db.session.execute(
+        delete(CanvasApiKey).where(CanvasApiKey.base_url == normalise_base_url(base_url))
+    )
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def for_tenant(tenant_id: int) -> CanvasConnection | None:
+    """The tenant's connection to Canvas, if it has one."""
+    return db.session.scalars(
+        select(CanvasConnection).where(CanvasConnection.tenant_id == tenant_id)
+    ).first()
+
+
+def connect(
+    tenant: Tenant,
+    *,
+    base_url: str,
+    account_id: str,
+    method: str,
+    access_token: str,
+    refresh_token: str | None = None,
+    expires_at: datetime | None = None,
+    connected_by: str,
+) -> CanvasConnection:
+    """Connect (or reconnect) the tenant. Reconnecting to the same Canvas account keeps the
+    mirror's place; another Canvas or account starts the history over."""
+    base_url = normalise_base_url(base_url)
+    connection = for_tenant(tenant.id)
+    if connection is None or (connection.base_url, connection.account_id) != (
+        base_url,
+        account_id,
+    ):
+        if connection is not None:
+            db.session.delete(connection)
+            db.session.flush()
+        connection = CanvasConnection(tenant_id=tenant.id, backfill_done=False)
+        db.session.add(connection)
+    connection.base_url = base_url
+    connection.account_id = account_id
+    connection.method = method
+    connection.access_token_encrypted = crypto.encrypt(access_token)
+    connection.refresh_token_encrypted = crypto.encrypt(refresh_token) if refresh_token else None
+    connection.token_expires_at = expires_at
+    connection.connected_by = connected_by
+    connection.connected_at = utcnow()
+    connection.state = ConnectionState.ACTIVE
+    connection.problem = ""
+    connection.next_poll_at = utcnow()
+    db.session.commit()
+    return connection
+
+
+def disconnect(tenant_id: int) -> bool:
+    """End the tenant's connection; its tokens are deleted, its mirrored jobs stay."""
+    result = db.session.execute(
+        delete(CanvasConnection).where(CanvasConnection.tenant_id == tenant_id)
+    )
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def store_tokens(
+    connection: CanvasConnection, access_token: str, expires_at: datetime | None
+) -> None:
+    """Keep a refreshed access token."""
+    connection.access_token_encrypted = crypto.encrypt(access_token)
+    connection.token_expires_at = expires_at
+    db.session.commit()
+
+
+def needs_reconnecting(connection: CanvasConnection, problem: str) -> None:
+    """Stop polling the connection until an admin connects again."""
+    connection.state = ConnectionState.NEEDS_RECONNECTING
+    connection.problem = problem
+    db.session.commit()
+
+
+def rotate_secrets() -> int:
+    """Re-encrypt every stored token and client secret with the current key."""
+    count = 0
+    for key in db.session.scalars(select(CanvasApiKey)):
+        key.client_secret_encrypted = crypto.rotate(key.client_secret_encrypted)
+        count += 1
+    for connection in db.session.scalars(select(CanvasConnection)):
+        connection.access_token_encrypted = crypto.rotate(connection.access_token_encrypted)
+        if connection.refresh_token_encrypted:
+            connection.refresh_token_encrypted = crypto.rotate(connection.refresh_token_encrypted)
+        count += 1
+    db.session.commit()
+    return count
+
+
+@dataclass(frozen=True)
+class TabStatus:
+    """What the Rostering tab says about Canvas: the connection, or whether one can be made."""
+
+    connection: CanvasConnection | None
+    can_connect: bool  # an API key is registered for this institution's Canvas
+
+
+def tab_status(tenant: Tenant) -> TabStatus:
+    """The tenant's Canvas connection and whether the tab can offer "Connect to Canvas"."""
+    connection = for_tenant(tenant.id)
+    return TabStatus(connection, api_key_for(tenant.canvas_api_base_url) is not None)

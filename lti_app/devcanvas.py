@@ -1,0 +1,335 @@
+"""A stand-in for Canvas's OAuth2 endpoints and SIS imports API, built from Canvas's documented
+shapes: the ``/dev`` platform's "Canvas" side, and the Canvas the tests talk to over real HTTP.
+Development and tests only: no production code path imports it.
+
+What it does as Canvas does: ``/login/oauth2/auth`` (an approval page) and
+``/login/oauth2/token`` (codes, refresh tokens, the ``user`` in the answer, no new refresh token
+on refresh); ``GET /api/v1/accounts/:id/sis_imports`` newest first as ``{"sis_imports": [...]}``
+with ``created_since``/``created_before``, ``per_page`` up to 100 and absolute ``Link`` headers;
+``GET .../sis_imports/:id``; ``X-Rate-Limit-Remaining`` on every answer; 401 with
+``WWW-Authenticate`` for a bad token. Faults (rate limits, 5xx, slow answers) are queued on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, abort, jsonify, redirect, request
+from markupsafe import escape
+
+FINAL_STATES = {
+    "imported": "imported",
+    "imported_with_messages": "imported_with_messages",
+    "failed": "failed",
+    "failed_with_messages": "failed_with_messages",
+    "aborted": "aborted",
+    "restored": "restored",
+    "partially_restored": "partially_restored",
+}
+
+
+def iso(value: datetime) -> str:
+    """A time as Canvas writes it: ISO 8601 to the second, with the zone."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sis_import(
+    import_id: int,
+    created_at: datetime,
+    *,
+    state: str = "imported",
+    progress: int = 100,
+    user: str | None = "Integration Service",
+    import_type: str = "instructure_csv",
+    errors: list[list[str]] | None = None,
+    warnings: list[list[str]] | None = None,
+    users_created: int = 12,
+    enrollments_created: int = 40,
+) -> dict[str, Any]:
+    """A SisImport object as Canvas documents it."""
+    running = state not in FINAL_STATES
+    ended = None if running else created_at + timedelta(minutes=4)
+    document: dict[str, Any] = {
+        "id": import_id,
+        "created_at": iso(created_at),
+        "ended_at": iso(ended) if ended else None,
+        "updated_at": iso(ended or created_at + timedelta(minutes=1)),
+        "workflow_state": state,
+        "data": {
+            "import_type": import_type,
+            "supplied_batches": ["user", "enrollment"],
+            "counts": {
+                "accounts": 0,
+                "terms": 0,
+                "courses": 0,
+                "sections": 0,
+                "users": users_created + 3,
+                "enrollments": enrollments_created + 5,
+                "error_count": len(errors or []),
+                "warning_count": len(warnings or []),
+            },
+        },
+        "statistics": {
+            "total_state_changes": users_created + enrollments_created + 2,
+            "User": {
+                "created": users_created,
+                "concluded": 0,
+                "deactivated": 0,
+                "restored": 1,
+                "deleted": 0,
+            },
+            "Enrollment": {
+                "created": enrollments_created,
+                "concluded": 0,
+                "deactivated": 1,
+                "restored": 0,
+                "deleted": 0,
+            },
+        },
+        "progress": progress,
+        "errors_attachment": None,
+        "user": {"id": 7, "name": user, "sortable_name": user} if user else None,
+        "processing_warnings": warnings or [],
+        "processing_errors": errors or [],
+        "batch_mode": False,
+        "batch_mode_term_id": None,
+        "multi_term_batch_mode": False,
+        "skip_deletes": False,
+        "override_sis_stickiness": False,
+        "add_sis_stickiness": False,
+        "clear_sis_stickiness": False,
+        "diffing_data_set_identifier": None,
+        "diffed_against_import_id": None,
+        "csv_attachments": [],
+    }
+    return document
+
+
+@dataclass
+class Fault:
+    """One queued misbehaviour: an answer with this status (and body), or a slow answer."""
+
+    status: int = 500
+    body: str = '{"errors":[{"message":"An error occurred."}]}'
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def rate_limited() -> Fault:
+    """Canvas's own throttling answer: 403 with this exact text."""
+    return Fault(403, "403 Forbidden (Rate Limit Exceeded)\n", {"X-Rate-Limit-Remaining": "0.0"})
+
+
+@dataclass
+class StandInCanvas:
+    """One Canvas: accounts with SIS import histories, an OAuth2 client and issued tokens."""
+
+    client_id: str = "10000000000042"
+    client_secret: str = "stand-in-client-secret"  # noqa: S105
+    user_name: str = "Morgan Registrar"
+    access_token_ttl: int = 3600
+    imports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # account -> imports
+    tokens: set[str] = field(default_factory=set)
+    refresh_tokens: set[str] = field(default_factory=set)
+    refuse_accounts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    faults: deque[Fault] = field(default_factory=deque)
+    rate_limit_remaining: float = 700.0
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- state the tests and the demo set -------------------------------------------------
+
+    def issue_token(self) -> str:
+        """A user access token, as one made by hand in Canvas's profile settings."""
+        token = "7~" + secrets.token_urlsafe(24)
+        self.tokens.add(token)
+        return token
+
+    def add_history(
+        self, account: str, count: int, *, start_id: int = 1000, **options: Any
+    ) -> None:
+        """``count`` finished imports, one an hour back from now, ids ascending with time."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        with self._lock:
+            history = self.imports.setdefault(account, [])
+            for n in range(count):
+                created = now - timedelta(hours=count - n)
+                history.append(sis_import(start_id + n, created, **options))
+
+    def put(self, account: str, document: dict[str, Any]) -> None:
+        """Add an import, or replace the one with the same id."""
+        with self._lock:
+            history = self.imports.setdefault(account, [])
+            history[:] = [d for d in history if d["id"] != document["id"]] + [document]
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def blueprint(self, name: str = "standin_canvas", url_prefix: str = "") -> Blueprint:
+        bp = Blueprint(name, __name__, url_prefix=url_prefix)
+        canvas = self
+
+        @bp.before_request
+        def record_and_misbehave() -> Any:
+            canvas.requests.append((request.path, request.args.to_dict()))
+            if request.path.endswith(("/login/oauth2/auth",)):
+                return None
+            if canvas.faults:
+                fault = canvas.faults.popleft()
+                time.sleep(fault.delay)
+                if fault.status:
+                    return Response(fault.body, fault.status, headers=fault.headers)
+            return None
+
+        @bp.after_request
+        def rate_limit_header(response: Response) -> Response:
+            response.headers.setdefault(
+                "X-Rate-Limit-Remaining", f"{canvas.rate_limit_remaining:.1f}"
+            )
+            return response
+
+        @bp.get("/login/oauth2/auth")
+        def authorize() -> Any:
+            if request.args.get("client_id") != canvas.client_id:
+                abort(400)
+            params = {k: request.args.get(k, "") for k in ("redirect_uri", "state", "scope")}
+            decide = request.base_url + "/decide?"
+            approve = escape(decide + urlencode({**params, "approve": "1"}))
+            deny = escape(decide + urlencode({**params, "approve": "0"}))
+            return (
+                "<!doctype html><html lang='en'><head><title>Authorize · Canvas</title></head><body>"
+                "<main><h1>SIS Integration is requesting access to your account</h1>"
+                f"<p>Scopes: {escape(params['scope'])}</p>"
+                f"<p><a id='authorize' href='{approve}'>Authorize</a> "
+                f"<a id='cancel' href='{deny}'>Cancel</a></p>"
+                "</main></body></html>"
+            )
+
+        @bp.get("/login/oauth2/auth/decide")
+        def decide() -> Any:
+            redirect_uri, state = request.args["redirect_uri"], request.args["state"]
+            if request.args.get("approve") != "1":
+                return redirect(
+                    f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': state})}"
+                )
+            code = secrets.token_urlsafe(16)
+            canvas._codes[code] = redirect_uri
+            return redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}")
+
+        @bp.post("/login/oauth2/token")
+        def token() -> Any:
+            form = request.form
+            if (form.get("client_id"), form.get("client_secret")) != (
+                canvas.client_id,
+                canvas.client_secret,
+            ):
+                return jsonify(error="invalid_client", error_description="unknown client"), 401
+            answer: dict[str, Any] = {
+                "token_type": "Bearer",
+                "user": {"id": 7, "name": canvas.user_name},
+                "expires_in": canvas.access_token_ttl,
+            }
+            if form.get("grant_type") == "authorization_code":
+                if canvas._codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
+                    return jsonify(error="invalid_grant"), 400
+                refresh_token = secrets.token_urlsafe(24)
+                canvas.refresh_tokens.add(refresh_token)
+                answer["refresh_token"] = refresh_token
+            elif form.get("grant_type") != "refresh_token" or (
+                form.get("refresh_token") not in canvas.refresh_tokens
+            ):
+                return jsonify(error="invalid_grant"), 400
+            answer["access_token"] = canvas.issue_token()
+            return jsonify(answer)
+
+        def authorised(account: str) -> Response | None:
+            header = request.headers.get("Authorization", "")
+            if header.removeprefix("Bearer ") not in canvas.tokens:
+                return Response(
+                    '{"errors":[{"message":"Invalid access token."}]}',
+                    401,
+                    {"WWW-Authenticate": 'Bearer realm="canvas-lms"'},
+                    mimetype="application/json",
+                )
+            if account in canvas.refuse_accounts:
+                status, message = canvas.refuse_accounts[account]
+                return Response(
+                    json.dumps({"errors": [{"message": message}]}),
+                    status,
+                    mimetype="application/json",
+                )
+            return None
+
+        @bp.get("/api/v1/accounts/<account>/sis_imports")
+        def list_imports(account: str) -> Any:
+            refused = authorised(account)
+            if refused is not None:
+                return refused
+            since, before = request.args.get("created_since"), request.args.get("created_before")
+            with canvas._lock:
+                rows = sorted(
+                    canvas.imports.get(account, []),
+                    key=lambda d: (d["created_at"], d["id"]),
+                    reverse=True,
+                )
+            if since:
+                rows = [d for d in rows if _at(d["created_at"]) > _at(since)]
+            if before:
+                rows = [d for d in rows if _at(d["created_at"]) < _at(before)]
+            per_page = min(max(request.args.get("per_page", 10, type=int), 1), 100)
+            page = max(request.args.get("page", 1, type=int), 1)
+            chunk = rows[(page - 1) * per_page : page * per_page]
+            response = jsonify({"sis_imports": chunk})
+            links = []
+            query = request.args.to_dict()
+            last = max(1, -(-len(rows) // per_page))
+            for rel, number in (
+                ("current", page),
+                ("next", page + 1),
+                ("first", 1),
+                ("last", last),
+            ):
+                if rel == "next" and page >= last:
+                    continue
+                url = (
+                    request.base_url
+                    + "?"
+                    + urlencode({**query, "page": number, "per_page": per_page})
+                )
+                links.append(f'<{url}>; rel="{rel}"')
+            response.headers["Link"] = ",".join(links)
+            return response
+
+        @bp.get("/api/v1/accounts/<account>/sis_imports/<int:import_id>")
+        def show_import(account: str, import_id: int) -> Any:
+            refused = authorised(account)
+            if refused is not None:
+                return refused
+            with canvas._lock:
+                found = next(
+                    (d for d in canvas.imports.get(account, []) if d["id"] == import_id), None
+                )
+            if found is None:
+                return jsonify(errors=[{"message": "The specified resource does not exist."}]), 404
+            return jsonify(found)
+
+        return bp
+
+    def wsgi(self) -> Flask:
+        """The stand-in on its own, at the root of a host, as the tests serve it."""
+        app = Flask("standin_canvas")
+        app.register_blueprint(self.blueprint())
+        return app
+
+
+def _at(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,188 @@
+"""Jobs that are Canvas SIS imports: stored as their own row, or absorbed by the agent's job
+that names them. The job store's side of the mirror; it knows nothing of Canvas's REST API.
+
+A Canvas SIS import is one job per tenant, found by ``canvas_sis_import_id`` (a unique key):
+the mirror writes it here, and an agent job that names the import takes the mirrored row's
+place, so the list never shows the same sync twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import SCHEDULED_POSTER, JobFile, JobMessage, JobStatus, RosteringJob, Trigger
+from .service import JobConflict, NewJob, count_new_jobs, create_job
+
+IMPORT_TYPE = "SIS Import"
+IMPORT_STAGE = "Canvas Import"
+IMPORT_FILE = "canvas_sis_import.json"
+CANVAS = "canvas"
+
+
+def mirrored_external_id(import_id: int) -> str:
+    """The external id of a job that mirrors a Canvas import on its own."""
+    return f"canvas-sis-import-{import_id}"
+
+
+@dataclass
+class ImportReport:
+    """What one Canvas SIS import says about a sync, in the job store's words."""
+
+    import_id: int
+    posted_by: str
+    sis_type: str
+    status: JobStatus
+    stage: str  # "Canvas Import (40%)" while it runs
+    change_counts: dict[str, dict[str, int]]
+    messages: list[dict[str, Any]]  # severity, file, message
+    json_text: str  # the import as Canvas sent it
+    created_at: datetime
+    updated_at: datetime
+
+
+def _import_job(tenant_id: int, import_id: int) -> RosteringJob | None:
+    return db.session.scalars(
+        select(RosteringJob)
+        .where(RosteringJob.tenant_id == tenant_id, RosteringJob.canvas_sis_import_id == import_id)
+        .options(selectinload(RosteringJob.files), selectinload(RosteringJob.messages))
+    ).first()
+
+
+def _is_mirror_row(job: RosteringJob) -> bool:
+    return job.canvas_sis_import_id is not None and job.external_id == mirrored_external_id(
+        job.canvas_sis_import_id
+    )
+
+
+def _canvas_messages(report: ImportReport) -> list[JobMessage]:
+    return [JobMessage(source=CANVAS, row=None, **message) for message in report.messages]
+
+
+def _stored_json(job: RosteringJob) -> str | None:
+    return next((f.content for f in job.files if f.name == IMPORT_FILE), None)
+
+
+def record_import(tenant_id: int, report: ImportReport) -> bool:
+    """Store or update the job of a Canvas import; False when nothing changed (a re-poll of an
+    import already stored as it is). The caller commits."""
+    job = _import_job(tenant_id, report.import_id)
+    if job is None:
+        savepoint = db.session.begin_nested()
+        try:
+            _create(tenant_id, report)
+            savepoint.commit()
+            return True
+        except IntegrityError:
+            # An agent named this import a moment ago: update its job instead.
+            savepoint.rollback()
+            job = _import_job(tenant_id, report.import_id)
+            if job is None:
+                raise
+    if _stored_json(job) == report.json_text:
+        return False
+    _apply(job, report)
+    return True
+
+
+def _create(tenant_id: int, report: ImportReport) -> RosteringJob:
+    new = NewJob(
+        external_id=mirrored_external_id(report.import_id),
+        type=IMPORT_TYPE,
+        posted_by=report.posted_by,
+        trigger=Trigger.SCHEDULED if report.posted_by == SCHEDULED_POSTER else Trigger.MANUAL,
+        sis_type=report.sis_type,
+        status=report.status,
+        stage=report.stage,
+        change_counts=report.change_counts,
+        stage_history=[{"stage": IMPORT_STAGE, "at": report.created_at.isoformat()}],
+        files=[(IMPORT_FILE, report.json_text)],
+        created_at=report.created_at,
+        updated_at=report.updated_at,
+        canvas_sis_import_id=report.import_id,
+    )
+    job = create_job(tenant_id, new, commit=False)
+    job.messages = _canvas_messages(report)
+    db.session.flush()
+    return job
+
+
+def _apply(job: RosteringJob, report: ImportReport) -> None:
+    """Bring a job in line with its import: the mirrored row takes everything; an agent's job
+    gains the import's file, counts and messages, and its final status follows Canvas's."""
+    by_name = {f.name: f for f in job.files}
+    if IMPORT_FILE in by_name:
+        by_name[IMPORT_FILE].content = report.json_text
+    else:
+        job.files.append(JobFile(name=IMPORT_FILE, content=report.json_text))
+    job.messages = [m for m in job.messages if m.source != CANVAS] + _canvas_messages(report)
+    if report.change_counts:
+        job.change_counts = report.change_counts
+    mirror = _is_mirror_row(job)
+    if mirror:
+        job.posted_by = report.posted_by
+        job.sis_type = report.sis_type
+    if mirror or report.status.is_final or job.status_enum is JobStatus.IN_PROGRESS:
+        if report.stage and report.stage != job.stage:
+            job.stage_history = [
+                *job.stage_history,
+                {"stage": report.stage, "at": utcnow().isoformat()},
+            ]
+        job.stage = report.stage
+        job.status = report.status.value
+    job.updated_at = report.updated_at if mirror else max(utcnow(), job.updated_at)
+
+
+def link_import(job: RosteringJob, import_id: int) -> None:
+    """An agent's job names the Canvas import it ended in: it absorbs the import's mirrored
+    row, if there is one, and the mirror updates it from now on. The caller commits."""
+    if job.canvas_sis_import_id == import_id:
+        return
+    if job.canvas_sis_import_id is not None:
+        raise JobConflict(f"the job is linked to Canvas SIS import {job.canvas_sis_import_id}")
+    other = _import_job(job.tenant_id, import_id)
+    if other is not None and not _is_mirror_row(other):
+        raise JobConflict(f"Canvas SIS import {import_id} belongs to another job")
+    if other is not None:
+        report = ImportReport(
+            import_id=import_id,
+            posted_by=other.posted_by,
+            sis_type=other.sis_type,
+            status=other.status_enum,
+            stage=other.stage,
+            change_counts=other.change_counts,
+            messages=[
+                {"severity": m.severity, "file": m.file, "message": m.message}
+                for m in other.messages
+            ],
+            json_text=_stored_json(other) or "{}",
+            created_at=other.created_at,
+            updated_at=other.updated_at,
+        )
+        db.session.delete(other)
+        count_new_jobs(job.tenant_id, -1)
+        db.session.flush()
+        job.canvas_sis_import_id = import_id
+        _apply(job, report)
+    else:
+        job.canvas_sis_import_id = import_id
+
+
+def unfinished_import_ids(tenant_id: int) -> list[int]:
+    """The Canvas imports this tenant's jobs are waiting on: linked and still In Progress."""
+    return list(
+        db.session.scalars(
+            select(RosteringJob.canvas_sis_import_id).where(
+                RosteringJob.tenant_id == tenant_id,
+                RosteringJob.canvas_sis_import_id.is_not(None),
+                RosteringJob.status == JobStatus.IN_PROGRESS.value,
+            )
+        )
+    )
