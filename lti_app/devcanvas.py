@@ -205,7 +205,8 @@ class StandInCanvas:
             approve = escape(decide + urlencode({**params, "approve": "1"}))
             deny = escape(decide + urlencode({**params, "approve": "0"}))
             return (
-                "<!doctype html><html lang='en'><head><title>Authorize · Canvas</title></head><body>"
+                "<!doctype html><html lang='en'><head><title>Authorize · Canvas</title></head>"
+                "<body>"
                 "<main><h1>SIS Integration is requesting access to your account</h1>"
                 f"<p>Scopes: {escape(params['scope'])}</p>"
                 f"<p><a id='authorize' href='{approve}'>Authorize</a> "

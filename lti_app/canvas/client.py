@@ -173,7 +173,7 @@ class CanvasClient:
             try:
                 # Indexing fetches the next page when needed; a retried failure asks for the
                 # same page again (canvasapi moves on only after a page arrived).
-                item = self._call(lambda: imports[index])
+                item = self._call(lambda at=index: imports[at])
             except IndexError:
                 break
             page.append(item.data)
