@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test serve load bench lint browser install install-dev clean
+.PHONY: run test serve worker load bench lint browser install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,19 @@ install-dev: $(VENV)/.dev
 ## run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) (development)
 run: install
 	$(FLASK) db upgrade
-	$(FLASK) demo load
+	$(FLASK) demo load --port $(PORT)
 	@echo
-	@echo "  SIS Integration is starting."
+	@echo "  SIS Integration is starting, with a Canvas worker mirroring the test Canvas."
 	@echo "  Try a launch without Canvas:  http://$(HOST):$(PORT)/dev/"
 	@echo "  Canvas developer key JSON:    http://$(HOST):$(PORT)/lti/config.json"
 	@echo
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	(sleep 2; exec $(FLASK) canvas worker) & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host $(HOST) --port $(PORT)
+
+## worker: poll every connected Canvas for its SIS imports, forever (production: one or more)
+worker: install
+	$(FLASK) canvas worker
 
 ## browser: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium)
 browser:

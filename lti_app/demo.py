@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from . import devplatform
+from .canvas import connections
+from .devcanvas import DEMO_TOKEN
 from .extensions import db
 from .lti import registry
 from .lti.models import Tenant
@@ -163,8 +166,32 @@ def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zo
     return True
 
 
+def connect_demo_canvas(port: int) -> None:
+    """The dev platform's Canvas, on both loopback names: its API key (so Riverbend can
+    Connect to Canvas in the tab) and a hand-made token for Lakeside, which has no agent."""
+    canvas = devplatform.CANVAS
+    for host in ("127.0.0.1", "localhost"):
+        base_url = f"http://{host}:{port}{devplatform.CANVAS_PATH}"
+        if connections.api_key_for(base_url) is None:
+            connections.add_api_key(base_url, canvas.client_id, canvas.client_secret)
+    lakeside = db.session.scalars(
+        select(Tenant).where(Tenant.deployment_id == "dev-lakeside")
+    ).one()
+    if connections.for_tenant(lakeside.id) is None:
+        connections.connect(
+            lakeside,
+            base_url=f"http://127.0.0.1:{port}{devplatform.CANVAS_PATH}",
+            account_id="1",
+            method="token",
+            access_token=DEMO_TOKEN,
+            connected_by="the demo loader (token)",
+        )
+        click.echo(f"{lakeside.name}: connected to the test platform's Canvas")
+
+
 @demo_cli.command("load")
-def load_command() -> None:
+@click.option("--port", default=5000, show_default=True, help="The port `make run` serves on.")
+def load_command(port: int) -> None:
     """Register the /dev test platform and give its institutions rostering histories."""
     spec = registry.PlatformSpec(
         issuer=devplatform.ISSUER,
@@ -180,3 +207,4 @@ def load_command() -> None:
             click.echo(f"{name}: a schedule and {count} jobs loaded")
         else:
             click.echo(f"{name}: already loaded")
+    connect_demo_canvas(port)

@@ -13,6 +13,7 @@ with ``created_since``/``created_before``, ``per_page`` up to 100 and absolute `
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 import time
@@ -143,6 +144,8 @@ class StandInCanvas:
     faults: deque[Fault] = field(default_factory=deque)
     rate_limit_remaining: float = 700.0
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # (monotonic time, account, import): put when its time comes, so an import can finish.
+    scripted: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -180,6 +183,10 @@ class StandInCanvas:
         @bp.before_request
         def record_and_misbehave() -> Any:
             canvas.requests.append((request.path, request.args.to_dict()))
+            due = [entry for entry in canvas.scripted if entry[0] <= time.monotonic()]
+            for entry in due:
+                canvas.scripted.remove(entry)
+                canvas.put(entry[1], entry[2])
             if request.path.endswith(("/login/oauth2/auth",)):
                 return None
             if canvas.faults:
@@ -334,3 +341,40 @@ class StandInCanvas:
 def _at(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+DEMO_TOKEN = "dev-canvas-demo-token"  # noqa: S105 (the /dev stand-in's hand-made token)
+
+
+def demo_canvas() -> StandInCanvas:
+    """The ``/dev`` platform's Canvas: a year of nightly imports on root account 1, some with
+    warnings or errors, and one import that runs for two minutes after the server starts."""
+    rng = random.Random(2026)  # noqa: S311
+    canvas = StandInCanvas(client_id="dev-canvas-client", client_secret="dev-canvas-secret")  # noqa: S106
+    canvas.tokens.add(DEMO_TOKEN)
+    today = datetime.now(UTC).replace(hour=7, minute=0, second=0, microsecond=0)
+    for day in range(150, 0, -1):
+        state = rng.choices(
+            ["imported", "imported_with_messages", "failed_with_messages"], [85, 11, 4]
+        )[0]
+        warnings = [["users.csv", f"user U{rng.randint(1000, 9999)} has no email address"]]
+        errors = [["enrollments.csv", f"Course BIO-{rng.randint(100, 499)} not found"]]
+        canvas.put(
+            "1",
+            sis_import(
+                40_000 + day,
+                today - timedelta(days=day),
+                state=state,
+                user=None if rng.random() < 0.8 else "Jordan Rivera",
+                warnings=warnings if state != "imported" else None,
+                errors=errors if state == "failed_with_messages" else None,
+                users_created=rng.randint(0, 30),
+                enrollments_created=rng.randint(0, 200),
+            ),
+        )
+    started = datetime.now(UTC).replace(microsecond=0)
+    canvas.put("1", sis_import(50_000, started, state="importing", progress=35, user=None))
+    canvas.scripted.append(
+        (time.monotonic() + 120, "1", sis_import(50_000, started, state="imported", user=None))
+    )
+    return canvas

@@ -21,11 +21,16 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jwcrypto.jwk import JWK
 from sqlalchemy import select
 
+from .devcanvas import demo_canvas
 from .extensions import db
 from .lti.models import Platform, Tenant
 from .lti.roles import INSTITUTION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
+# The platform's Canvas side: OAuth2 and the SIS imports API, with a demo history.
+CANVAS = demo_canvas()
+bp.register_blueprint(CANVAS.blueprint("canvas"), url_prefix="/canvas")
+CANVAS_PATH = "/dev/canvas"
 
 ISSUER = "https://dev-platform.sis-integration.invalid"
 CLIENT_ID = "sis-integration-dev"
@@ -183,6 +188,9 @@ def auth() -> str:
             "canvas_account_name": hint["account"],
             "canvas_membership_roles": persona["membership"],
             "user_timezone": hint["timezone"],
+            # The tool's own host serves the stand-in Canvas (the iframe's origin).
+            "canvas_api_base_url": request.host_url.rstrip("/") + CANVAS_PATH,
+            "canvas_root_account_id": "1",
         },
     }
     key = platform_key()

@@ -166,11 +166,15 @@ def test_tokens_and_secrets_never_leave_the_database_in_clear(
         canvas.standin.client_secret,
     ]
     (job,) = jobs_of(tenant_ids["dep-a"])[:1]
+
+    def page(path: str) -> str:
+        return client.get(path, query_string={"launch_token": token}).get_data(as_text=True)
+
     seen = [
         caplog.text,
-        client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True),
-        client.get(f"/rostering/jobs/{job.public_id}/json", query_string={"launch_token": token}).get_data(as_text=True),
-        client.get("/rostering/jobs.csv", query_string={"launch_token": token}).get_data(as_text=True),
+        page("/rostering/"),
+        page(f"/rostering/jobs/{job.public_id}/json"),
+        page("/rostering/jobs.csv"),
         api("GET", "/rostering_jobs").get_data(as_text=True),
         api("GET", f"/rostering_jobs/{job.public_id}").get_data(as_text=True),
         runner.invoke(args=["canvas", "status"]).output,
