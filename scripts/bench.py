@@ -43,12 +43,15 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import requests
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lti_app import create_app  # noqa: E402
 from lti_app.api import tokens  # noqa: E402
+from lti_app.canvas import connections, worker  # noqa: E402
+from lti_app.devcanvas import StandInCanvas  # noqa: E402
 from lti_app.extensions import db  # noqa: E402
 from lti_app.lti import registry  # noqa: E402
 from lti_app.lti.models import Tenant  # noqa: E402
@@ -504,6 +507,101 @@ def dump_reference(url: str, query: str) -> float:
     return statistics.median(times)
 
 
+def bench_canvas(
+    name: str, url: str, args: argparse.Namespace, platform: TestPlatform
+) -> list[Row]:
+    """The Canvas mirror: the first sync of a long SIS import history from the stand-in Canvas
+    over HTTP, an idle poll, and the Rostering page of the institution it filled."""
+    app = create_app(
+        {"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "CANVAS_BACKOFF_SECONDS": 0.01}
+    )
+    standin = StandInCanvas()
+    standin.add_history("1", args.canvas_imports)
+    server = make_server("127.0.0.1", 0, standin.wsgi(), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    rows: list[Row] = []
+    with app.app_context():
+        import flask_migrate
+
+        flask_migrate.upgrade()
+        registry.register(platform_spec(platform), ["dep-canvas"], "Canvas-mirrored College")
+        tenant = registry.find_tenant(platform.issuer, platform.client_id, "dep-canvas")
+        connections.connect(
+            tenant,
+            base_url=base_url,
+            account_id="1",
+            method="token",
+            access_token=standin.issue_token(),
+            connected_by="bench",
+        )
+        owner = worker.worker_name()
+        started = time.perf_counter()
+        worker.poll_all(owner)
+        first_sync = time.perf_counter() - started
+        stored = service.job_count(tenant.id)
+        assert stored == args.canvas_imports, stored
+        rows.append(
+            Row(
+                name,
+                f"Canvas first sync, {args.canvas_imports:,} imports",
+                first_sync,
+                "s",
+                None,
+                "",
+                "report",
+                None,
+            )
+        )
+        rows.append(
+            Row(
+                name,
+                "Canvas first sync rate",
+                stored / first_sync,
+                "rows/s",
+                None,
+                "",
+                "report",
+                None,
+            )
+        )
+        before = len(standin.requests)
+        idle = median_ms(lambda: worker.poll_all(owner), 5)
+        rows.append(
+            Row(
+                name,
+                f"Canvas idle poll ({(len(standin.requests) - before) / 5:.0f} request)",
+                idle,
+                "ms",
+                None,
+                "",
+                "1 request",
+                len(standin.requests) - before == 5,
+            )
+        )
+    client = https_client(app)
+    token = Launcher(client, platform).admin_token("dep-canvas")
+    page = median_ms(
+        lambda: client.get("/rostering/", query_string={"launch_token": token}), args.repeat
+    )
+    rows.append(
+        Row(
+            name,
+            f"page 1 of {args.canvas_imports:,} mirrored imports",
+            page,
+            "ms",
+            None,
+            "",
+            "≤ 10 ms",
+            page <= 10,
+        )
+    )
+    server.shutdown()
+    with app.app_context():
+        db.engine.dispose()
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'database':<11}{'measure':<44}{'measured':>14}{'reference':>32}{'ratio':>7}  "
@@ -522,6 +620,19 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
+def _fresh(name: str, workdir: Path, label: str) -> str:
+    """An empty database of the kind named, for one part of the bench."""
+    if name == "sqlite":
+        return f"sqlite:///{workdir / f'{label}.db'}"
+    database = f"sis_integration_{label}"
+    admin = create_engine(PG + "postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {database}"))
+    admin.dispose()
+    return PG + database
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -532,6 +643,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10, help="for launches per second")
     parser.add_argument("--import-jobs", type=int, default=50_000, help="sent through the API")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--canvas-imports", type=int, default=10_000, help="the first sync's")
+    parser.add_argument(
+        "--canvas-only", action="store_true", help="only the Canvas mirror's measures"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     platform = TestPlatform().start()
@@ -539,19 +654,12 @@ def main() -> int:
     rows: list[Row] = []
     try:
         for name in args.databases.split(","):
-            if name == "sqlite":
-                url = f"sqlite:///{workdir / 'bench.db'}"
-            else:
-                admin = create_engine(PG + "postgres", isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.execute(
-                        text("DROP DATABASE IF EXISTS sis_integration_bench WITH (FORCE)")
-                    )
-                    connection.execute(text("CREATE DATABASE sis_integration_bench"))
-                admin.dispose()
-                url = PG + "sis_integration_bench"
+            url = _fresh(name, workdir, "bench")
             print(f"{name}: generating and measuring ...", flush=True)
-            rows += bench_database(name, url, args, platform)
+            if not args.canvas_only:
+                rows += bench_database(name, url, args, platform)
+                url = _fresh(name, workdir, "canvas")
+            rows += bench_canvas(name, url, args, platform)
     finally:
         platform.stop()
         shutil.rmtree(workdir, ignore_errors=True)

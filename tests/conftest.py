@@ -7,6 +7,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from werkzeug.serving import make_server
 from config.settings import database_url as normalise_url
 from lti_app import create_app
 from lti_app.api import tokens
+from lti_app.devcanvas import StandInCanvas
 from lti_app.extensions import db
 from lti_app.lti import jwks_cache, registry
 from lti_app.lti.models import Tenant
@@ -179,3 +181,33 @@ def api(client, api_tokens) -> Callable[..., Any]:
         return client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
 
     return call
+
+
+@dataclass
+class ServedCanvas:
+    standin: StandInCanvas
+    base_url: str
+
+    def list_requests(self, account: str | None = None) -> list[dict[str, str]]:
+        """The query of every SIS imports list request, in order (of one account if named)."""
+        return [
+            query
+            for path, query in self.standin.requests
+            if path.endswith("/sis_imports")
+            and (account is None or f"/accounts/{account}/" in path)
+        ]
+
+    def show_requests(self) -> list[str]:
+        return [path for path, _ in self.standin.requests if "/sis_imports/" in path]
+
+
+@pytest.fixture
+def canvas() -> Iterator[ServedCanvas]:
+    """A stand-in Canvas on its own HTTP server."""
+    standin = StandInCanvas()
+    server = make_server("127.0.0.1", 0, standin.wsgi(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ServedCanvas(standin, f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+    thread.join()

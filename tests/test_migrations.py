@@ -11,8 +11,6 @@ import pytest
 from sqlalchemy import JSON, Integer, String, column, create_engine, func, select, table, text
 
 from lti_app.extensions import UTCDateTime, db
-from lti_app.lti import registry
-from tests.support.launcher import platform_spec
 
 BEFORE_CSV_LINES = "b02804597c45"
 
@@ -64,11 +62,25 @@ def test_upgrade_renders_the_csv_line_of_every_stored_job(scratch_url, make_app,
     start = datetime(2026, 11, 20, 15, 4, 5, 250000, tzinfo=UTC)
     with app.app_context():
         flask_migrate.upgrade(revision=BEFORE_CSV_LINES)
-        tenant = registry.register(platform_spec(platform), ["dep-a"], "Alpha College").tenants[0]
+        # The tables as that revision has them: rows written with Core, not today's models.
+        platform_id = db.session.execute(
+            text(
+                "INSERT INTO lti_platform (issuer, client_id, auth_login_url, auth_token_url, "
+                "created_at) VALUES (:iss, 'c', 'a', 't', :now) RETURNING id"
+            ),
+            {"iss": platform.issuer, "now": start},
+        ).scalar_one()
+        tenant_id = db.session.execute(
+            text(
+                "INSERT INTO tenant (platform_id, deployment_id, name, job_count, created_at) "
+                "VALUES (:p, 'dep-a', 'Alpha College', 0, :now) RETURNING id"
+            ),
+            {"p": platform_id, "now": start},
+        ).scalar_one()
         history = [
             {
                 "public_id": f"{n:032x}",
-                "tenant_id": tenant.id,
+                "tenant_id": tenant_id,
                 "external_id": f"sync-{n}",
                 "type": "Roster Import",
                 "posted_by": '=Zoë "Z", Registrar' if n == 0 else "Canvas Integrations Admin",

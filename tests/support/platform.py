@@ -112,6 +112,8 @@ class TestPlatform:
     jwks_requests: int = 0
     base_url: str = ""
     tool_url: str = ""
+    # More custom fields for every launch, as a Canvas whose variables resolve to them.
+    extra_custom: dict[str, str] = field(default_factory=dict)
     _server: Any = None
 
     __test__ = False  # not a test class
@@ -167,6 +169,7 @@ class TestPlatform:
                 "canvas_account_name": account,
                 "canvas_membership_roles": membership,
                 "user_timezone": timezone,
+                **self.extra_custom,
             },
         }
         claims.update(overrides)
