@@ -144,5 +144,16 @@ class TabStatus:
 
 def tab_status(tenant: Tenant) -> TabStatus:
     """The tenant's Canvas connection and whether the tab can offer "Connect to Canvas"."""
-    connection = for_tenant(tenant.id)
-    return TabStatus(connection, api_key_for(tenant.canvas_api_base_url) is not None)
+    # One round trip: the page pays for it on every load.
+    key_exists = (
+        select(CanvasApiKey.id)
+        .where(CanvasApiKey.base_url == normalise_base_url(tenant.canvas_api_base_url))
+        .exists()
+    )
+    row = db.session.execute(
+        select(CanvasConnection, key_exists)
+        .select_from(Tenant)
+        .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
+        .where(Tenant.id == tenant.id)
+    ).one()
+    return TabStatus(row[0], bool(row[1]) and bool(tenant.canvas_api_base_url))

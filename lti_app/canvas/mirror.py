@@ -19,7 +19,7 @@ from ..extensions import db
 from ..rostering.canvas_imports import (
     IMPORT_STAGE,
     ImportReport,
-    record_import,
+    record_imports,
     unfinished_import_ids,
 )
 from ..rostering.models import SCHEDULED_POSTER, JobStatus
@@ -165,17 +165,16 @@ class PollResult:
 
 
 def _store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> int:
-    changed = 0
+    reports = []
     for data in imports:
         try:
-            report = to_report(data)
+            reports.append(to_report(data))
         except (KeyError, TypeError, ValueError):
             log.warning("skipped a SIS import Canvas sent without a usable id")
-            continue
-        changed += record_import(connection.tenant_id, report)
+    for report in reports:
         if connection.newest_created_at is None or report.created_at > connection.newest_created_at:
             connection.newest_created_at = report.created_at
-    return changed
+    return record_imports(connection.tenant_id, reports)
 
 
 def poll(

@@ -48,12 +48,21 @@ class ImportReport:
     updated_at: datetime
 
 
-def _import_job(tenant_id: int, import_id: int) -> RosteringJob | None:
-    return db.session.scalars(
+def _import_jobs(tenant_id: int, import_ids: list[int]) -> dict[int, RosteringJob]:
+    """The tenant's jobs of these Canvas imports, with their files and messages, by import."""
+    jobs = db.session.scalars(
         select(RosteringJob)
-        .where(RosteringJob.tenant_id == tenant_id, RosteringJob.canvas_sis_import_id == import_id)
+        .where(
+            RosteringJob.tenant_id == tenant_id,
+            RosteringJob.canvas_sis_import_id.in_(import_ids),
+        )
         .options(selectinload(RosteringJob.files), selectinload(RosteringJob.messages))
-    ).first()
+    )
+    return {job.canvas_sis_import_id: job for job in jobs if job.canvas_sis_import_id}
+
+
+def _import_job(tenant_id: int, import_id: int) -> RosteringJob | None:
+    return _import_jobs(tenant_id, [import_id]).get(import_id)
 
 
 def _is_mirror_row(job: RosteringJob) -> bool:
@@ -70,18 +79,46 @@ def _stored_json(job: RosteringJob) -> str | None:
     return next((f.content for f in job.files if f.name == IMPORT_FILE), None)
 
 
-def record_import(tenant_id: int, report: ImportReport) -> bool:
-    """Store or update the job of a Canvas import; False when nothing changed (a re-poll of an
-    import already stored as it is). The caller commits."""
+def record_imports(tenant_id: int, reports: list[ImportReport]) -> int:
+    """Store or update the jobs of a page of Canvas imports; returns how many changed (a
+    re-poll of imports stored as they are changes nothing). One query finds the stored jobs
+    and the new ones are inserted together. The caller commits."""
+    latest = {report.import_id: report for report in reports}
+    stored = _import_jobs(tenant_id, list(latest))
+    changed = 0
+    for import_id, report in latest.items():
+        job = stored.get(import_id)
+        if job is not None and _stored_json(job) != report.json_text:
+            _apply(job, report)
+            changed += 1
+    fresh = [report for import_id, report in latest.items() if import_id not in stored]
+    if not fresh:
+        return changed
+    savepoint = db.session.begin_nested()
+    try:
+        for report in fresh:
+            _create(tenant_id, report)
+        count_new_jobs(tenant_id, len(fresh))
+        db.session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        # An agent named one of these imports a moment ago: one at a time, then.
+        savepoint.rollback()
+        return changed + sum(_record_one(tenant_id, report) for report in fresh)
+    return changed + len(fresh)
+
+
+def _record_one(tenant_id: int, report: ImportReport) -> bool:
     job = _import_job(tenant_id, report.import_id)
     if job is None:
         savepoint = db.session.begin_nested()
         try:
             _create(tenant_id, report)
+            count_new_jobs(tenant_id, 1)
+            db.session.flush()
             savepoint.commit()
             return True
         except IntegrityError:
-            # An agent named this import a moment ago: update its job instead.
             savepoint.rollback()
             job = _import_job(tenant_id, report.import_id)
             if job is None:
@@ -108,9 +145,8 @@ def _create(tenant_id: int, report: ImportReport) -> RosteringJob:
         updated_at=report.updated_at,
         canvas_sis_import_id=report.import_id,
     )
-    job = create_job(tenant_id, new, commit=False)
+    job = create_job(tenant_id, new, commit=False, counted=False)
     job.messages = _canvas_messages(report)
-    db.session.flush()
     return job
 
 

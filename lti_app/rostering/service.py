@@ -244,8 +244,11 @@ class NewJob:
     canvas_sis_import_id: int | None = None
 
 
-def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> RosteringJob:
-    """Store a job for the tenant."""
+def create_job(
+    tenant_id: int, new: NewJob, *, commit: bool = True, counted: bool = True
+) -> RosteringJob:
+    """Store a job for the tenant. ``counted=False`` leaves the tenant's job count to the
+    caller, which adds a whole batch at once (``count_new_jobs``)."""
     now = utcnow()
     job = RosteringJob(
         tenant_id=tenant_id,
@@ -267,7 +270,8 @@ def create_job(tenant_id: int, new: NewJob, *, commit: bool = True) -> Rostering
         canvas_sis_import_id=new.canvas_sis_import_id,
     )
     db.session.add(job)
-    count_new_jobs(tenant_id, 1)
+    if counted:
+        count_new_jobs(tenant_id, 1)
     if commit:
         db.session.commit()
     return job

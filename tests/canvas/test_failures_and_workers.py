@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from lti_app.canvas import crypto, worker
+from lti_app.canvas import connections, crypto, worker
 from lti_app.canvas.client import CanvasClient, CanvasUnavailable
 from lti_app.canvas.models import CanvasConnection
 from lti_app.devcanvas import Fault, rate_limited
@@ -77,8 +77,6 @@ def test_a_401_refreshes_an_oauth_token_once(canvas, connect, poll, tenant_ids):
     canvas.standin.add_history("1", 4)
     refresh_token = "refresh-me"
     canvas.standin.refresh_tokens.add(refresh_token)
-    from lti_app.canvas import connections
-
     connections.add_api_key(canvas.base_url, canvas.standin.client_id, canvas.standin.client_secret)
     connection = connect(method="oauth", access_token="revoked-token", refresh_token=refresh_token)
 
@@ -93,8 +91,6 @@ def test_a_401_refreshes_an_oauth_token_once(canvas, connect, poll, tenant_ids):
 def test_a_401_that_a_refresh_cannot_cure_needs_reconnecting(
     canvas, connect, poll, launcher, client, runner
 ):
-    from lti_app.canvas import connections
-
     connections.add_api_key(canvas.base_url, canvas.standin.client_id, canvas.standin.client_secret)
     connection = connect(method="oauth", access_token="revoked-token", refresh_token="revoked-too")
 
