@@ -57,6 +57,11 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
         secret = "development-only-secret-key-not-for-production"  # noqa: S105 (dev/test only)
 
+    allowed_hosts = os.environ.get("REGISTRATION_ALLOWED_HOSTS", "*.instructure.com").split()
+    if env == "development":
+        # The /dev platform registers from the loopback names it is served on.
+        allowed_hosts += ["127.0.0.1", "localhost"]
+
     token_keys = os.environ.get("CANVAS_TOKEN_KEY", "").replace(",", " ").split()
     if production and not token_keys:
         raise ConfigError(
@@ -93,6 +98,18 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text"),
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 1 if production else 0),
+        # LTI Dynamic Registration (/lti/register): which Canvases may register (host names,
+        # "*." wildcards; a private or loopback address only when named exactly), whether a
+        # new platform waits for `flask lti approve`, and the limits on what is fetched.
+        "REGISTRATION_ALLOWED_HOSTS": allowed_hosts,
+        "REGISTRATION_REQUIRES_APPROVAL": os.environ.get(
+            "REGISTRATION_REQUIRES_APPROVAL", "false"
+        ).lower()
+        in ("1", "true", "yes"),
+        "REGISTRATION_TIMEOUT_SECONDS": _int("REGISTRATION_TIMEOUT_SECONDS", 5),
+        "REGISTRATION_MAX_BYTES": _int("REGISTRATION_MAX_BYTES", 256 * 1024),
+        # Registration attempts per client address in ten minutes.
+        "REGISTRATION_RATE_LIMIT": _int("REGISTRATION_RATE_LIMIT", 20),
         # Canvas's own SIS imports, mirrored (lti_app/canvas/). Keys encrypt stored tokens.
         "CANVAS_TOKEN_KEYS": token_keys,
         # How often the worker asks Canvas: while an import runs, and otherwise.

@@ -13,7 +13,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .extensions import db
-from .lti.errors import LaunchExpired, LaunchRefused, NotAnAdmin, PlatformUnreachable
+from .lti.errors import (
+    AwaitingApproval,
+    LaunchExpired,
+    LaunchRefused,
+    NotAnAdmin,
+    PlatformUnreachable,
+    RegistrationRefused,
+)
 
 log = logging.getLogger("lti_app.errors")
 
@@ -56,6 +63,22 @@ def register(app: Flask) -> None:
             "does not include administrator access; if you need to see rostering sync history, "
             "ask your Canvas administrator.",
         )
+
+    @app.errorhandler(AwaitingApproval)
+    def awaiting_approval(exc: AwaitingApproval) -> tuple[Response | str, int]:
+        log.info("launch held: %s", exc)
+        return error_response(
+            403,
+            "Waiting for approval",
+            "SIS Integration was installed in this Canvas and is waiting for its operator's "
+            "approval. Please try again once your SIS Integration administrator has approved it.",
+        )
+
+    @app.errorhandler(RegistrationRefused)
+    def registration_refused(exc: RegistrationRefused) -> tuple[Response | str, int]:
+        db.session.rollback()
+        log.warning("dynamic registration refused: %s", exc.message)
+        return error_response(exc.status, "SIS Integration was not installed", exc.message)
 
     @app.errorhandler(LaunchExpired)
     def launch_expired(exc: LaunchExpired) -> tuple[Response | str, int]:

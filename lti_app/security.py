@@ -8,7 +8,15 @@ from .lti.registry import platform_origins
 
 
 def _add_headers(response: Response) -> Response:
-    ancestors = " ".join(dict.fromkeys(current_app.config["FRAME_ANCESTORS"] + platform_origins()))
+    # A page may add the one platform that opens it (Dynamic Registration: the Canvas whose
+    # configuration URL it was given), named in g.
+    ancestors = " ".join(
+        dict.fromkeys(
+            current_app.config["FRAME_ANCESTORS"]
+            + platform_origins()
+            + g.get("frame_ancestors", [])
+        )
+    )
     # No X-Frame-Options: the tool must be framed by Canvas; frame-ancestors says by whom.
     # A page that frames another origin (only the /dev test platform does) names it in g.
     frame_src = " ".join(["'self'", *g.get("frame_sources", [])])

@@ -88,6 +88,12 @@ def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
 
 
 @pytest.fixture
+def runner(app: Flask) -> Any:
+    """The ``flask`` command line of the app under test."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return https_client(app)
 

@@ -79,9 +79,17 @@ def list_command() -> None:
     if not platforms:
         click.echo("No platforms are registered.")
     for platform in platforms:
+        when = platform.registered_at or platform.created_at
         click.echo(
             f"{platform.issuer}  client_id={platform.client_id}  "
-            f"jwks={platform.key_set_url or '(inline)'}"
+            f"jwks={platform.key_set_url or '(inline)'}  registered {platform.registered_via} "
+            f"{when:%Y-%m-%d %H:%M}Z"
+            + ("  PENDING APPROVAL" if platform.status == "pending" else "")
+            + (
+                "  (deployment recorded at first launch)"
+                if platform.adopts_first_deployment
+                else ""
+            )
         )
         for tenant in platform.tenants:
             click.echo(f"    deployment {tenant.deployment_id}  {tenant.name}")
@@ -100,6 +108,16 @@ def remove_command(issuer: str, client_id: str, deployment_id: str | None) -> No
     if not registry.remove(issuer, client_id, deployment_id):
         raise click.ClickException("No such registration.")
     click.echo("Removed.")
+
+
+@lti_cli.command("approve")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+def approve_command(issuer: str, client_id: str) -> None:
+    """Let a platform that registered itself (REGISTRATION_REQUIRES_APPROVAL) launch."""
+    if not registry.approve(issuer, client_id):
+        raise click.ClickException("No such registration.")
+    click.echo(f"Approved {issuer} client {client_id}.")
 
 
 @lti_cli.command("import")

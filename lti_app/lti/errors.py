@@ -21,3 +21,16 @@ class LaunchExpired(Exception):
 
 class PlatformUnreachable(Exception):
     """The platform's key set could not be fetched, so no launch can be verified for now."""
+
+
+class AwaitingApproval(Exception):
+    """A verified launch from a platform that registered itself and waits for an operator."""
+
+
+class RegistrationRefused(Exception):
+    """A Dynamic Registration that cannot go ahead; the message is a plain sentence for the
+    admin in Canvas's frame, the status its HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status

@@ -35,9 +35,9 @@ from sqlalchemy import delete
 from ..extensions import db
 from ..timeutil import utcnow, zone_or_utc
 from . import jwks_cache
-from .errors import LaunchRefused, NotAnAdmin
+from .errors import AwaitingApproval, LaunchRefused, NotAnAdmin
 from .models import Launch, LoginRecord, Tenant
-from .registry import DatabaseToolConf, find_tenant
+from .registry import DatabaseToolConf, adopt_deployment, find_tenant
 from .roles import is_account_admin
 
 log = logging.getLogger(__name__)
@@ -289,6 +289,19 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             raise LtiException("azp does not name this tool's client id")
         return self
 
+    def validate_deployment(self) -> ToolMessageLaunch:
+        try:
+            super().validate_deployment()
+        except LtiException:
+            # A platform registered without a deployment records its first one here, after
+            # the signature was verified.
+            deployment_id = self._get_jwt_body().get(CLAIM + "deployment_id")
+            if not isinstance(deployment_id, str) or not adopt_deployment(
+                self.get_iss(), self.get_client_id(), deployment_id
+            ):
+                raise
+        return self
+
     def validate_message(self) -> ToolMessageLaunch:
         message_type = self._get_jwt_body().get(CLAIM + "message_type")
         if message_type != RESOURCE_LINK_REQUEST:
@@ -333,6 +346,8 @@ def complete_launch() -> LaunchOutcome:
     tenant = find_tenant(body["iss"], message_launch.get_client_id(), body[CLAIM + "deployment_id"])
     if tenant is None:  # removed between the deployment check and now
         raise LaunchRefused("deployment is not registered")
+    if tenant.platform.status == "pending":
+        raise AwaitingApproval(f"platform {tenant.platform.issuer} is pending approval")
 
     roles = body.get(CLAIM + "roles")
     custom = body.get(CLAIM + "custom")

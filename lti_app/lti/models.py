@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
@@ -27,6 +27,16 @@ class Platform(db.Model):
     # A platform JWKS given inline (PyLTI1p3 configs may carry one instead of a URL).
     key_set: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     auth_audience: Mapped[str | None] = mapped_column(String(1024))
+    # How the platform was registered: "cli" (flask lti register/import) or "dynamic" (LTI
+    # Dynamic Registration), and when it was last registered.
+    registered_via: Mapped[str] = mapped_column(String(16), default="cli", server_default="cli")
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "pending" keeps launches out until an operator approves (REGISTRATION_REQUIRES_APPROVAL).
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # Registered without a deployment id: the first verified launch records its deployment.
+    adopts_first_deployment: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tenants: Mapped[list[Tenant]] = relationship(

@@ -14,10 +14,11 @@ from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..timeutil import utcnow
 from .models import Platform, Tenant
 
 
@@ -65,7 +66,8 @@ _ORIGINS_TTL = 60.0
 _origins_cache: tuple[float, list[str]] = (0.0, [])
 
 
-def _origin(url: str) -> str | None:
+def origin(url: str) -> str | None:
+    """The scheme and host of an http(s) URL, or None."""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
@@ -83,7 +85,7 @@ def platform_origins() -> list[str]:
         except SQLAlchemyError:
             db.session.rollback()
             return origins  # an error page while the database is down still gets headers
-        origins = sorted({o for o in map(_origin, issuers) if o})
+        origins = sorted({o for o in map(origin, issuers) if o})
         _origins_cache = (time.monotonic(), origins)
     return origins
 
@@ -93,12 +95,29 @@ def _forget_origins() -> None:
     _origins_cache = (0.0, [])
 
 
-def register(spec: PlatformSpec, deployment_ids: list[str], name: str = "") -> Platform:
-    """Create or update a platform and add deployments to it. Running it again is harmless."""
+def register(
+    spec: PlatformSpec,
+    deployment_ids: list[str],
+    name: str = "",
+    *,
+    via: str = "cli",
+    pending: bool = False,
+) -> Platform:
+    """Create or update a platform and add deployments to it. Running it again is harmless.
+
+    ``via`` says how (``cli`` or ``dynamic``); ``pending`` keeps a new platform's launches
+    out until it is approved. Registered without any deployment, the platform records its
+    first one at its first verified launch.
+    """
     platform = find_platform(spec.issuer, spec.client_id)
     if platform is None:
-        platform = Platform(issuer=spec.issuer, client_id=spec.client_id)
+        platform = Platform(
+            issuer=spec.issuer, client_id=spec.client_id, status="pending" if pending else "active"
+        )
         db.session.add(platform)
+    platform.registered_via = via
+    platform.registered_at = utcnow()
+    platform.adopts_first_deployment = not deployment_ids and not platform.tenants
     platform.auth_login_url = spec.auth_login_url
     platform.auth_token_url = spec.auth_token_url
     platform.key_set_url = spec.key_set_url
@@ -116,6 +135,41 @@ def register(spec: PlatformSpec, deployment_ids: list[str], name: str = "") -> P
     db.session.commit()
     _forget_origins()
     return platform
+
+
+def adopt_deployment(issuer: str, client_id: str, deployment_id: str) -> Tenant | None:
+    """Record the deployment of a verified launch on a platform registered without one.
+
+    Canvas's Dynamic Registration answer may not name the deployment (it is made when the app
+    is added to an account), but every launch does. Only the first one is taken: one guarded
+    update decides between two racing launches.
+    """
+    platform = find_platform(issuer, client_id)
+    if platform is None or not platform.adopts_first_deployment:
+        return None
+    taken = db.session.execute(
+        update(Platform)
+        .where(Platform.id == platform.id, Platform.adopts_first_deployment.is_(True))
+        .values(adopts_first_deployment=False)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        return None
+    tenant = Tenant(platform_id=platform.id, deployment_id=deployment_id)
+    db.session.add(tenant)
+    db.session.commit()
+    return tenant
+
+
+def approve(issuer: str, client_id: str) -> bool:
+    """Let a pending platform's launches in."""
+    platform = find_platform(issuer, client_id)
+    if platform is None:
+        return False
+    platform.status = "active"
+    db.session.commit()
+    return True
 
 
 def remove(issuer: str, client_id: str, deployment_id: str | None = None) -> bool:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from . import bp, keys
+from . import bp, dynamic_registration, keys, tool_config
+from .errors import RegistrationRefused
 from .launch import begin_login, complete_launch, purge_expired_login_records
+from .registry import origin as registry_origin
 from .tokens import PARAM, mint
 
 log = logging.getLogger(__name__)
 
-TITLE = "SIS Integration"
 LOGIN_PARAMS = (
     "iss",
     "login_hint",
@@ -67,42 +67,47 @@ def jwks() -> Response:
 @bp.route("/config.json")
 def canvas_config() -> Response:
     """The Canvas developer key JSON, with absolute URLs for the host Canvas reached us on."""
-    launch_url = url_for("lti.launch", _external=True)
-    custom_fields = {
-        "canvas_account_id": "$Canvas.account.id",
-        "canvas_account_name": "$Canvas.account.name",
-        "canvas_membership_roles": "$Canvas.membership.roles",
-        "user_timezone": "$Person.address.timezone",
-        # Where Canvas's REST API is and the root account that holds the SIS imports.
-        "canvas_api_base_url": "$Canvas.api.baseUrl",
-        "canvas_root_account_id": "$Canvas.rootAccount.id",
-    }
-    placement: dict[str, Any] = {
-        "placement": "account_navigation",
-        "message_type": "LtiResourceLinkRequest",
-        "text": TITLE,
-        "target_link_uri": launch_url,
-        "enabled": True,
-        "custom_fields": custom_fields,
-    }
-    return jsonify(
-        {
-            "title": TITLE,
-            "description": "Rostering sync history between your Student Information System "
-            "and Canvas: schedule, jobs, change details and CSV download.",
-            "oidc_initiation_url": url_for("lti.login", _external=True),
-            "target_link_uri": launch_url,
-            "public_jwk_url": url_for("lti.jwks", _external=True),
-            "scopes": [],
-            "custom_fields": custom_fields,
-            "extensions": [
-                {
-                    "platform": "canvas.instructure.com",
-                    "domain": request.host,
-                    "tool_id": "sis-integration",
-                    "privacy_level": "public",
-                    "settings": {"text": TITLE, "placements": [placement]},
-                }
-            ],
-        }
+    return jsonify(tool_config.canvas_developer_key())
+
+
+def _registration_params() -> tuple[str, str]:
+    """The two parameters Canvas adds to the registration URL (in the form, on the POST: the
+    page is in a third-party frame, so nothing travels in a cookie)."""
+    url = request.values.get("openid_configuration", "").strip()
+    token = request.values.get("registration_token", "").strip()
+    # The page, and any refusal, shows in the frame of the Canvas that opened it.
+    origin = registry_origin(url)
+    if origin:
+        g.frame_ancestors = [origin]
+    if not url or not token:
+        raise RegistrationRefused(
+            "Open this address from Canvas: Admin → Developer Keys → + Developer Key → "
+            "+ LTI Registration, and paste it there.",
+            400,
+        )
+    return url, token
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> str:
+    """LTI Dynamic Registration: review what will be installed, then install it."""
+    url, token = _registration_params()
+    dynamic_registration.count_attempt(request.remote_addr or "unknown")
+    configuration = dynamic_registration.load_configuration(url, token)
+    if request.method == "GET":
+        return render_template(
+            "lti/register_review.html",
+            configuration=configuration,
+            url=url,
+            token=token,
+            custom_fields=tool_config.CUSTOM_FIELDS,
+            title=tool_config.TITLE,
+        )
+    platform, deployment_id = dynamic_registration.register(configuration, token)
+    return render_template(
+        "lti/register_done.html",
+        configuration=configuration,
+        platform=platform,
+        deployment_id=deployment_id,
+        title=tool_config.TITLE,
     )

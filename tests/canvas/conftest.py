@@ -62,9 +62,3 @@ def count_jobs(tenant_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
     )
-
-
-@pytest.fixture
-def runner(app):
-    """The ``flask`` command line of the app under test."""
-    return app.test_cli_runner()

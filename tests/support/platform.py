@@ -114,6 +114,11 @@ class TestPlatform:
     tool_url: str = ""
     # More custom fields for every launch, as a Canvas whose variables resolve to them.
     extra_custom: dict[str, str] = field(default_factory=dict)
+    # Dynamic Registration, as Canvas answers it: the token it handed out, what it received,
+    # and knobs for its misbehaviours (see ``registration_endpoints``).
+    registration_token: str = "registration-token-1"
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    registration: dict[str, Any] = field(default_factory=dict)
     _server: Any = None
 
     __test__ = False  # not a test class
@@ -223,6 +228,32 @@ class TestPlatform:
                 mimetype="text/html",
             )
 
+        self.registration_endpoints(app)
+
+        @app.get("/developer-keys")
+        def developer_keys() -> Response:
+            # Canvas's "+ LTI Registration": the tool's registration URL in a frame, and the
+            # messages the frame posts (org.imsglobal.lti.close) kept for the test to read.
+            query = urlencode(
+                {
+                    "openid_configuration": platform.base_url + "/.well-known/openid-configuration",
+                    "registration_token": platform.registration_token,
+                }
+            )
+            src = platform.tool_url + "/lti/register?" + query
+            return Response(
+                "<!doctype html><html lang='en'><head><title>Test Canvas</title></head><body>"
+                "<h1>Developer Keys</h1><p id='closed'></p>"
+                "<script>window.received = []; window.addEventListener('message', (e) => {"
+                " window.received.push(e.data);"
+                " if (e.data && e.data.subject === 'org.imsglobal.lti.close')"
+                " document.getElementById('closed').textContent = 'Registration closed'; });"
+                "</script>"
+                f"<iframe id='registration' title='Register' src='{escape(src)}' "
+                "style='width:1000px;height:800px'></iframe></body></html>",
+                mimetype="text/html",
+            )
+
         @app.get("/storage")
         def storage() -> Response:
             # Canvas's post_message_forwarding frame: keeps values per tool origin.
@@ -248,6 +279,82 @@ class TestPlatform:
             )
 
         return app
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """Canvas's OpenID configuration, in its documented shape."""
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.base_url + "/auth",
+            "registration_endpoint": self.base_url + "/registrations",
+            "jwks_uri": self.base_url + "/jwks",
+            "token_endpoint": self.base_url + "/token",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid"],
+            "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "name", "given_name", "family_name", "locale"],
+            "subject_types_supported": ["public"],
+            "authorization_server": "127.0.0.1",
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": "canvas",
+                "version": "cloud",
+                "messages_supported": [
+                    {
+                        "type": "LtiResourceLinkRequest",
+                        "placements": [
+                            "https://canvas.instructure.com/lti/account_navigation",
+                            "https://canvas.instructure.com/lti/course_navigation",
+                        ],
+                    },
+                    {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]},
+                ],
+                "variables": ["Canvas.api.baseUrl", "Canvas.rootAccount.id"],
+                "https://canvas.instructure.com/lti/account_name": "Alpha College Canvas",
+                "https://canvas.instructure.com/lti/account_lti_guid": "alpha:canvas-lms",
+            },
+        }
+
+    def registration_endpoints(self, app: Flask) -> None:
+        """The OpenID configuration and registration endpoints. ``self.registration`` bends
+        them: ``config`` (dict merged into the configuration), ``config_answer`` (redirect,
+        oversize, html), ``answer`` (canvas: deployment at the top level; spec: inside the
+        tool configuration; none), ``refuse`` (a 422 with Canvas's error body)."""
+        platform = self
+
+        def authorised() -> bool:
+            return request.headers.get("Authorization") == f"Bearer {platform.registration_token}"
+
+        @app.get("/.well-known/openid-configuration")
+        def openid_configuration() -> Any:
+            if not authorised():
+                return {"errors": [{"message": "Invalid registration token"}]}, 401
+            mode = platform.registration.get("config_answer")
+            if mode == "redirect":
+                return Response("", 302, {"Location": platform.base_url + "/elsewhere"})
+            if mode == "oversize":
+                return {"padding": "x" * (400 * 1024), **platform.openid_configuration()}
+            if mode == "html":
+                return Response("<html>Canvas is down for maintenance</html>", 200)
+            return {**platform.openid_configuration(), **platform.registration.get("config", {})}
+
+        @app.post("/registrations")
+        def registrations() -> Any:
+            if not authorised():
+                return {"errors": [{"message": "Invalid registration token"}]}, 401
+            body = request.get_json()
+            platform.registrations.append(body)
+            if platform.registration.get("refuse"):
+                return {"errors": [{"message": platform.registration["refuse"]}]}, 422
+            tool = dict(body["https://purl.imsglobal.org/spec/lti-tool-configuration"])
+            answer = {**body, "client_id": platform.client_id}
+            mode = platform.registration.get("answer", "canvas")
+            if mode == "canvas":
+                answer["deployment_id"] = "dep-dynamic"
+            elif mode == "spec":
+                tool["deployment_id"] = "dep-dynamic"
+            answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool
+            return answer
 
     def start(self, host: str = "127.0.0.1") -> TestPlatform:
         self._server = make_server(host, 0, self.wsgi(), threaded=True)
