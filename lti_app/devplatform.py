@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import jwt
 from flask import Blueprint, abort, current_app, g, render_template, request, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from jwcrypto.jwk import JWK
 from sqlalchemy import select
 
@@ -109,12 +109,43 @@ def _tool_origin() -> str:
     return f"{request.scheme}://{other}{':' + port if port else ''}"
 
 
+def _dynamic_issuer() -> str:
+    """The issuer the platform registers the tool under by Dynamic Registration: its own
+    origin (the specification wants the configuration served from the issuer's host)."""
+    return request.host_url.rstrip("/") + "/dev"
+
+
+def _registration_tokens() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="sis-integration.dev-dr")
+
+
+def _registration_token_ok() -> bool:
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        _registration_tokens().loads(token, max_age=3600)
+    except BadSignature:
+        return False
+    return True
+
+
 @bp.route("/")
 def platform() -> str:
     """Pick a persona and launch the tool in an iframe, as Canvas's Account Navigation would."""
     tenants = db.session.scalars(
-        select(Tenant).join(Platform).where(Platform.issuer == ISSUER).order_by(Tenant.id)
+        select(Tenant)
+        .join(Platform)
+        .where(Platform.issuer.in_([ISSUER, _dynamic_issuer()]))
+        .order_by(Tenant.id)
     ).all()
+    registration_url = None
+    if request.args.get("register"):
+        # "+ LTI Registration": the tool's registration URL in a frame, as Canvas opens it.
+        query = {
+            "openid_configuration": request.host_url + "dev/registration/openid-configuration",
+            "registration_token": _registration_tokens().dumps("dev"),
+        }
+        registration_url = _tool_origin() + url_for("lti.register") + "?" + urlencode(query)
+        g.frame_sources = [_tool_origin()]
     choice = {
         "tenant": request.args.get("tenant", type=int) or (tenants[0].id if tenants else None),
         "persona": request.args.get("persona", "admin"),
@@ -131,12 +162,14 @@ def platform() -> str:
                 **choice,
                 "deployment_id": tenant.deployment_id,
                 "account": choice["account"] or tenant.display_name,
+                "iss": tenant.platform.issuer,
+                "client_id": tenant.platform.client_id,
             }
         )
         params = {
-            "iss": ISSUER,
+            "iss": tenant.platform.issuer,
             "login_hint": hint,
-            "client_id": CLIENT_ID,
+            "client_id": tenant.platform.client_id,
             "lti_deployment_id": tenant.deployment_id,
             "target_link_uri": _tool_origin() + url_for("lti.launch"),
         }
@@ -145,8 +178,61 @@ def platform() -> str:
         login_url = _tool_origin() + url_for("lti.login") + "?" + urlencode(params)
         g.frame_sources = [_tool_origin()]
     return render_template(
-        "dev/platform.html", tenants=tenants, personas=PERSONAS, choice=choice, login_url=login_url
+        "dev/platform.html",
+        tenants=tenants,
+        personas=PERSONAS,
+        choice=choice,
+        login_url=login_url,
+        registration_url=registration_url,
     )
+
+
+@bp.get("/jwks")
+def jwks() -> Any:
+    """The platform's public keys, for tools that registered themselves."""
+    return public_key_set()
+
+
+@bp.get("/registration/openid-configuration")
+def openid_configuration() -> Any:
+    """The platform's OpenID configuration, in Canvas's shape, for Dynamic Registration."""
+    if not _registration_token_ok():
+        return {"errors": [{"message": "Invalid registration token"}]}, 401
+    origin = request.host_url.rstrip("/")
+    return {
+        "issuer": _dynamic_issuer(),
+        "authorization_endpoint": origin + AUTH_PATH,
+        "registration_endpoint": origin + "/dev/registration/register",
+        "jwks_uri": origin + "/dev/jwks",
+        "token_endpoint": origin + "/dev/token",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["id_token"],
+        "claims_supported": ["sub", "name", "given_name", "family_name", "locale"],
+        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+            "product_family_code": "canvas",
+            "version": "dev",
+            "messages_supported": [
+                {
+                    "type": "LtiResourceLinkRequest",
+                    "placements": ["https://canvas.instructure.com/lti/account_navigation"],
+                }
+            ],
+            "https://canvas.instructure.com/lti/account_name": "Dynamic Demo College",
+        },
+    }
+
+
+@bp.post("/registration/register")
+def registration_endpoint() -> Any:
+    """Canvas's registration endpoint: a new client id, and the deployment at the top level."""
+    if not _registration_token_ok():
+        return {"errors": [{"message": "Invalid registration token"}]}, 401
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.get("initiate_login_uri"):
+        return {"errors": [{"message": "initiate_login_uri is required"}]}, 422
+    suffix = uuid.uuid4().hex[:8]
+    return {**body, "client_id": f"dev-dynamic-{suffix}", "deployment_id": f"dev-dyn-{suffix}"}
 
 
 @bp.route("/auth")
@@ -157,16 +243,17 @@ def auth() -> str:
     except BadSignature:
         abort(400)
     redirect_uri = request.args.get("redirect_uri", "")
-    if request.args.get("client_id") != CLIENT_ID or not redirect_uri.endswith(
+    client_id = hint.get("client_id", CLIENT_ID)
+    if request.args.get("client_id") != client_id or not redirect_uri.endswith(
         url_for("lti.launch")
     ):
         abort(400)
     persona = PERSONAS[hint["persona"]]
     now = int(time.time())
     claims = {
-        "iss": ISSUER,
-        "aud": CLIENT_ID,
-        "azp": CLIENT_ID,
+        "iss": hint.get("iss", ISSUER),
+        "aud": client_id,
+        "azp": client_id,
         "sub": f"dev-{hint['persona']}",
         "iat": now,
         "exp": now + 300,

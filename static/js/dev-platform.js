@@ -21,3 +21,14 @@
     event.source.postMessage(reply, event.origin);
   });
 })();
+
+// Dynamic Registration: the tool's frame says it is done; show it, as Canvas would.
+window.addEventListener("message", function (event) {
+  "use strict";
+  if (event.data && event.data.subject === "org.imsglobal.lti.close") {
+    var status = document.getElementById("registration-status");
+    if (status) {
+      status.textContent = "SIS Integration was registered. Reload this page to launch it.";
+    }
+  }
+});

@@ -1,0 +1,80 @@
+"""The /dev platform, served over real HTTP as `make run` serves it: its Dynamic Registration
+button installs the tool, and its Canvas side feeds the mirror the demo shows."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from lti_app.canvas import worker
+from lti_app.demo import connect_demo_canvas
+from lti_app.extensions import db
+from lti_app.lti import registry
+from lti_app.lti.models import Platform, Tenant
+from lti_app.rostering import service
+
+
+@pytest.fixture
+def dev_server(make_app) -> Iterator[tuple[object, int]]:
+    app = make_app(
+        DEV_PLATFORM=True,
+        REGISTRATION_ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+        CANVAS_BACKOFF_SECONDS=0.01,
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, server.server_port
+    server.shutdown()
+    thread.join()
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+def test_install_with_a_registration_url_from_the_dev_platform(dev_server):
+    app, port = dev_server
+    page = requests.get(f"http://127.0.0.1:{port}/dev/?register=1", timeout=5).text
+    src = html.unescape(re.search(r'title="Register SIS Integration" src="([^"]+)"', page)[1])
+    assert src.startswith(f"http://localhost:{port}/lti/register?")
+
+    review = requests.get(src, timeout=5)
+    assert review.status_code == 200 and "Dynamic Demo College" in review.text
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', review.text))
+    done = requests.post(
+        f"http://localhost:{port}/lti/register",
+        data={k: html.unescape(v) for k, v in fields.items()},
+        timeout=5,
+    )
+    assert done.status_code == 200 and "SIS Integration is installed" in done.text
+
+    with app.app_context():
+        (platform,) = db.session.scalars(
+            select(Platform).where(Platform.registered_via == "dynamic")
+        ).all()
+        assert platform.issuer == f"http://127.0.0.1:{port}/dev"
+        assert len(platform.tenants) == 1
+    listed = requests.get(f"http://127.0.0.1:{port}/dev/", timeout=5).text
+    assert "<option" in listed and "Dynamic Demo College</option>" in listed
+
+
+def test_the_demo_connects_lakeside_to_the_dev_canvas_and_a_poll_fills_its_history(dev_server):
+    app, port = dev_server
+    with app.app_context():
+        spec = registry.PlatformSpec("https://dev.example", "dev", "/dev/auth", "/dev/auth", None)
+        registry.register(spec, ["dev-lakeside"], "Lakeside School District")
+        connect_demo_canvas(port)
+        lakeside = db.session.scalars(
+            select(Tenant).where(Tenant.deployment_id == "dev-lakeside")
+        ).one()
+        outcomes = worker.poll_all("test-worker")
+        assert list(outcomes.values()) == ["ok: 151 job(s) changed"]
+        assert service.job_count(lakeside.id) == 151
