@@ -16,3 +16,5 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 # %(U)s is the path without its query string: launch tokens travel in query strings.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
+# gunicorn's own error and access lines are redacted like the app's (tokens never in a log).
+logger_class = "lti_app.observability.GunicornLogger"

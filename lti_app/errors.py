@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -96,14 +103,28 @@ def register(app: Flask) -> None:
         )
 
     @app.errorhandler(DBAPIError)
-    def database_down(exc: DBAPIError) -> tuple[Response | str, int]:
-        db.session.rollback()
-        log.error("database error: %s", exc.__class__.__name__, exc_info=exc)
-        return error_response(
-            503,
-            "Temporarily unavailable",
-            "SIS Integration can't reach its database right now. Please try again in a minute.",
-        )
+    def database_error(exc: DBAPIError) -> tuple[Response | str, int]:
+        """Classified, not guessed: a value the database refused is the request's fault
+        (422); a lost or unreachable database is 503; anything else is our fault (500)."""
+        _rollback_quietly()
+        if isinstance(exc, DataError):
+            log.warning("database refused a value: %s", exc.orig.__class__.__name__)
+            return error_response(
+                422,
+                "Unprocessable Entity",
+                "A value could not be stored: it is out of range or not text the database accepts.",
+                [{"field": "body", "message": _first_line(exc.orig)}],
+            )
+        if exc.connection_invalidated or isinstance(
+            exc, OperationalError | InterfaceError | DisconnectionError
+        ):
+            log.error("database unavailable: %s", exc.orig.__class__.__name__)
+            return error_response(
+                503,
+                "Temporarily unavailable",
+                "SIS Integration can't reach its database right now. Please try again in a minute.",
+            )
+        return _unexpected(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response | str, int]:
@@ -117,10 +138,36 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:
+        _rollback_quietly()
+        return _unexpected(exc)
+
+    @app.teardown_appcontext
+    def end_session(_: BaseException | None) -> None:
+        """Give the request's connection back before Flask-SQLAlchemy does (teardowns run
+        last-registered first). If the database dropped the connection after the answer was
+        made, the rollback fails here: logged once, and the answer stands."""
+        try:
+            db.session.remove()
+        except SQLAlchemyError as exc:
+            log.warning("database connection lost after the response: %s", type(exc).__name__)
+
+
+def _rollback_quietly() -> None:
+    try:
         db.session.rollback()
-        log.exception("unhandled error")
-        return error_response(
-            500,
-            "Something went wrong",
-            "SIS Integration hit an unexpected error. Please try again.",
-        )
+    except SQLAlchemyError as exc:
+        log.warning("rollback failed: %s", type(exc).__name__)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
+def _unexpected(exc: Exception) -> tuple[Response | str, int]:
+    log.error("unhandled error (request %s)", g.get("request_id", "-"), exc_info=exc)
+    return error_response(
+        500,
+        "Something went wrong",
+        "SIS Integration hit an unexpected error. Please try again; if it keeps happening, "
+        f"give your administrator this request id: {g.get('request_id', '-')}.",
+    )

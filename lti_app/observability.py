@@ -11,8 +11,10 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, jsonify, request
+from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,18 +25,40 @@ log = logging.getLogger("lti_app.requests")
 bp = Blueprint("health", __name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_SECRETS = re.compile(r"(launch_token=|Bearer\s+|id_token=)[^&\s\"']+", re.IGNORECASE)
+_SECRETS = re.compile(
+    r"(launch_token=|registration_token=|access_token=|refresh_token=|client_secret=|[?&]code="
+    r"|id_token=|Bearer\s+)[^&\s\"']+",
+    re.IGNORECASE,
+)
 
 
-class RequestContextFilter(logging.Filter):
-    """Stamp the request id on records and redact tokens from their text."""
+class RedactingFilter(logging.Filter):
+    """Redact tokens from a record's text, wherever they appear in it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         message = record.getMessage()
         if _SECRETS.search(message):
             record.msg, record.args = _SECRETS.sub(r"\1[redacted]", message), None
         return True
+
+
+class RequestContextFilter(RedactingFilter):
+    """Stamp the request id on records and redact tokens from their text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return super().filter(record)
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's own lines, access and error, redacted like the app's (its error line for a
+    failed request names the full URL, launch token and all)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.addFilter(RedactingFilter())
 
 
 def configure_logging(json_logs: bool) -> None:

@@ -145,7 +145,12 @@ OPERATIONS: list[
         schemas.SyncRequestOut,
         "400 401 404 409 415 422",
         [
-            {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {
+                "name": "request_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+            },
         ],
     ),
 ]

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -26,6 +26,23 @@ Trigger = Literal["scheduled", "manual"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Stage = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 CanvasImportId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# Counts fit a signed 64-bit integer; ids and row numbers the database's 32-bit integers.
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+RowNumber = Annotated[int, Field(ge=0, le=2**31 - 1)]
+RecordId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# Times a sync or a schedule can sensibly have: every time zone can show them.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_YEAR = 2100
+
+
+def sensible_time(value: datetime) -> datetime:
+    """Refuse times no rostering sync has (they would not show in every time zone)."""
+    if value < EARLIEST or value.year >= LATEST_YEAR:
+        raise ValueError(f"must be between 2000-01-01 and {LATEST_YEAR}-01-01")
+    return value
+
+
+SyncTime = Annotated[AwareDatetime, AfterValidator(sensible_time)]
 CLOCK_SKEW = timedelta(minutes=5)  # an agent's clock may run this far ahead of ours
 
 
@@ -36,9 +53,9 @@ class Strict(BaseModel):
 class ChangeCounts(Strict):
     """How many objects of one type a sync created, updated and deleted."""
 
-    created: NonNegativeInt = 0
-    updated: NonNegativeInt = 0
-    deleted: NonNegativeInt = 0
+    created: Count = 0
+    updated: Count = 0
+    deleted: Count = 0
 
 
 class Message(Strict):
@@ -46,7 +63,7 @@ class Message(Strict):
 
     severity: Literal["error", "warning"]
     file: Annotated[str, StringConstraints(max_length=255)] = ""
-    row: NonNegativeInt | None = None
+    row: RowNumber | None = None
     message: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
 
 
@@ -97,7 +114,7 @@ class JobFields(Strict):
 class JobCreate(JobFields):
     """A new rostering job, as the SIS agent reports it when a sync starts (or ends)."""
 
-    sync_request_id: int | None = Field(None, description="The sync request this job answers.")
+    sync_request_id: RecordId | None = Field(None, description="The sync request this job answers.")
     canvas_sis_import_id: CanvasImportId | None = Field(
         None,
         description="The Canvas SIS import this sync ended in: the job absorbs that import "
@@ -115,8 +132,8 @@ class PastJob(JobFields):
     """A sync that ended before the agent reported it: its history, with its own times."""
 
     status: Literal["completed", "warning", "failed"]
-    created_at: AwareDatetime = Field(description="When the sync started.")
-    updated_at: AwareDatetime | None = Field(
+    created_at: SyncTime = Field(description="When the sync started (2000 or later).")
+    updated_at: SyncTime | None = Field(
         None, description="When it last changed (ended); defaults to created_at."
     )
 
@@ -197,7 +214,7 @@ class JobOut(BaseModel):
     sis_type: str
     stage: str
     status: Status
-    change_counts: dict[str, ChangeCounts]
+    change_counts: dict[str, dict[str, int]]
     stage_history: list[dict[str, str]]
     sync_request_id: int | None
     canvas_sis_import_id: int | None
@@ -226,7 +243,7 @@ class ScheduleIn(Strict):
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default_factory=list, description="ISO weekdays (1 = Monday), for weekly schedules."
     )
-    first_run: AwareDatetime
+    first_run: SyncTime = Field(description="Between 2000-01-01 and 2100-01-01.")
     timezone: Name = "UTC"
     enabled: bool = True
     posted_by: Name = SCHEDULED_POSTER
@@ -253,6 +270,8 @@ class ScheduleIn(Strict):
 
 class ScheduleOut(ScheduleIn):
     model_config = ConfigDict(extra="ignore")
+    # What is stored is shown as it is, whatever an older version accepted.
+    first_run: datetime
     interval: str = Field(description="The interval in words, as the Rostering tab shows it.")
     next_run: datetime | None = Field(description="Derived; null while paused.")
     paused_by: str | None

@@ -86,8 +86,15 @@ def _body(model: type[M]) -> tuple[M, Any]:
         raise ApiError(415, "Unsupported Media Type", "Send the body as application/json.")
     try:
         data = json.loads(request.get_data())
+    except RecursionError as exc:
+        raise ApiError(400, "Bad Request", TOO_DEEP) from exc
     except ValueError as exc:
         raise ApiError(400, "Bad Request", f"The body is not valid JSON: {exc}") from exc
+    problems = stored_text_problems(data)
+    if problems:
+        raise ApiError(
+            422, "Unprocessable Entity", "The body has problems, listed by field.", problems
+        )
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -103,6 +110,54 @@ def _body(model: type[M]) -> tuple[M, Any]:
     if too_big:
         raise ApiError(413, "Payload Too Large", "A JSON file is over the size limit.", too_big)
     return parsed, data
+
+
+MAX_DEPTH = 32
+TOO_DEEP = f"The body is nested more than {MAX_DEPTH} levels deep."
+
+
+def stored_text_problems(data: Any) -> list[dict[str, str]]:
+    """What no database stores alike, found before validation: a NUL character in any string
+    (PostgreSQL refuses it, SQLite keeps it), and nesting deeper than any body of this API."""
+    problems: list[dict[str, str]] = []
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, field, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, "Bad Request", TOO_DEEP)
+        if isinstance(value, str):
+            if "\x00" in value:
+                problems.append({"field": field or "body", "message": NUL_MESSAGE})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{field}.{key}" if field else str(key)
+                if "\x00" in key:
+                    problems.append({"field": path, "message": NUL_MESSAGE})
+                stack.append((item, path, depth + 1))
+        elif isinstance(value, list):
+            stack.extend(
+                (item, f"{field}.{i}" if field else str(i), depth + 1)
+                for i, item in enumerate(value)
+            )
+    return sorted(problems, key=lambda p: p["field"])
+
+
+NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
+
+
+@bp.before_request
+def refuse_nul_in_url() -> None:
+    """A NUL in the path or a query parameter is refused alike on every database."""
+    if "\x00" in request.path:
+        raise ApiError(
+            422,
+            "Unprocessable Entity",
+            "A path has problems.",
+            [{"field": "path", "message": NUL_MESSAGE}],
+        )
+    bad = [name for name, value in request.args.items(multi=True) if "\x00" in name + value]
+    if bad:
+        raise _bad_query([{"field": name, "message": NUL_MESSAGE} for name in bad])
 
 
 def _files_of(body: BaseModel) -> Iterator[tuple[str, schemas.JobFileIn]]:
@@ -336,7 +391,7 @@ def list_sync_requests() -> Any:
     return jsonify({"data": [_request_out(r) for r in requests]})
 
 
-@bp.post("/sync_requests/<int:request_id>/claim")
+@bp.post("/sync_requests/<int(max=2147483647):request_id>/claim")
 @require_token
 def claim_sync_request(request_id: int) -> Any:
     """Claim a pending request; of two agents racing, exactly one gets it (the other: 409)."""

@@ -63,9 +63,11 @@ def decode_key(text: str | None) -> Key | None:
     """The place a link names, or None when it names none (or was tampered into nonsense)."""
     try:
         micros, job_id = (text or "").split(".")
-        return _EPOCH + int(micros) * _MICROSECOND, int(job_id)
+        key = _EPOCH + int(micros) * _MICROSECOND, int(job_id)
     except (ValueError, OverflowError):
         return None
+    # Ids are 64-bit integers in every database; a larger number names no row.
+    return key if 0 <= key[1] < 2**63 else None
 
 
 @dataclass(frozen=True)

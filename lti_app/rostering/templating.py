@@ -26,7 +26,12 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
             return value
     if value is None:
         return ""
-    local = value.astimezone(zone_or_utc(zone_name or g.launch.timezone))
+    try:
+        local = value.astimezone(zone_or_utc(zone_name or g.launch.timezone))
+    except OverflowError:
+        # A time at the very edge of the calendar (year 1 or 9999) has no local time in every
+        # zone: show it in UTC rather than fail the page.
+        return value.strftime("%b %-d, %Y %-I:%M%p UTC")
     # Built from the fields (every row of the list shows one; strftime costs 4 times more).
     hour = local.hour % 12 or 12
     half = "am" if local.hour < 12 else "pm"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from examples.sis_agent import Api, import_history, run_sync
@@ -52,8 +54,7 @@ def _route_operations(app) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.endpoint == "api.openapi":
             continue
-        path = rule.rule.replace("<path:", "{").replace("<int:", "{").replace("<", "{")
-        path = path.replace(">", "}")
+        path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             operations.add((path, method.lower()))
     return operations
