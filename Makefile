@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test serve worker load bench lint browser install install-dev clean
+.PHONY: run test fuzz serve worker load bench lint browser install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ browser:
 ## test: install everything the suite needs and run it (SQLite; TEST_DATABASE_URL for another)
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## fuzz: the API fuzzer and the launch property tests with a larger budget (FUZZ_EXAMPLES,
+## FUZZ_SEED; TEST_DATABASE_URL for PostgreSQL)
+fuzz: install-dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/api/test_fuzz.py \
+	  tests/lti/test_launch_properties.py $(PYTEST_ARGS)
 
 ## serve: production server (gunicorn.conf.py: 4 workers); set APP_ENV, SECRET_KEY, DATABASE_URL
 serve: install

@@ -28,8 +28,23 @@ from lti_app.lti.models import Tenant
 from lti_app.rostering import service
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.timeutil import utcnow
+from tests.support import fuzz
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"API fuzzing: seed {fuzz.FUZZ_SEED} (FUZZ_SEED), {fuzz.FUZZ_EXAMPLES} examples per "
+        "operation and mode (FUZZ_EXAMPLES)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if fuzz.GENERATED:
+        terminalreporter.section("API fuzzing: cases generated per operation")
+        for (operation, mode), count in sorted(fuzz.GENERATED.items()):
+            terminalreporter.write_line(f"{count:6d}  {mode:<9} {operation}")
 
 
 def _app(url: str, **overrides: object) -> Flask:

@@ -13,6 +13,10 @@ from pydantic.json_schema import models_json_schema
 from . import schemas
 
 REF = "#/components/schemas/{model}"
+SUCCESS = {
+    "200": "OK",
+    "201": "Created",
+}
 ERRORS = {
     "400": "The body is not JSON.",
     "401": "No token, or an unknown or revoked one.",
@@ -40,7 +44,7 @@ OPERATIONS: list[
         "post",
         "Create a rostering job (idempotent on external_id; 201, or 200 for a retry)",
         schemas.JobCreate,
-        "201",
+        "201 200",
         schemas.JobOut,
         "400 401 409 413 415 422",
         [],
@@ -51,7 +55,7 @@ OPERATIONS: list[
         "Import past syncs: up to 1,000 finished jobs with their own times, all or none "
         "(idempotent on external_id; 201, or 200 when every job was already stored)",
         schemas.JobImport,
-        "201",
+        "201 200",
         schemas.ImportResult,
         "400 401 409 413 415 422",
         [],
@@ -75,7 +79,12 @@ OPERATIONS: list[
                 "in": "query",
                 "schema": {"type": "string", "format": "date-time"},
             },
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "description": "The next_cursor of the previous page.",
+                "schema": {"type": "string", "pattern": r"^[0-9]{1,19}\.[0-9]{1,19}$"},
+            },
             {
                 "name": "limit",
                 "in": "query",
@@ -180,7 +189,9 @@ def document() -> dict[str, Any]:
             "summary": summary,
             "operationId": method + "_" + re.sub(r"\W+", "_", path).strip("_"),
             "parameters": parameters,
-            "responses": {status: {"description": "OK", **ref(out)}}
+            "responses": {
+                code: {"description": SUCCESS[code], **ref(out)} for code in status.split()
+            }
             | {
                 code: {"description": ERRORS[code], **ref(schemas.Error)} for code in errors.split()
             },
@@ -208,3 +219,13 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+@functools.cache
+def query_parameters(rule: str, method: str) -> frozenset[str]:
+    """The query parameters the document gives an operation, by its Flask rule."""
+    path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule).removeprefix("/api/v1")
+    for op_path, op_method, *_, parameters in OPERATIONS:
+        if op_path == path and op_method == method.lower():
+            return frozenset(p["name"] for p in parameters if p["in"] == "query")
+    return frozenset()

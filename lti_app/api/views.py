@@ -24,7 +24,7 @@ from ..rostering.models import (
 from ..rostering.schedule import describe_interval, next_run
 from ..timeutil import utcnow
 from . import bp, schemas
-from .openapi import document
+from .openapi import document, query_parameters
 from .tokens import Unauthorized, require_token
 
 M = TypeVar("M", bound=BaseModel)
@@ -143,6 +143,20 @@ def stored_text_problems(data: Any) -> list[dict[str, str]]:
 
 
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
+
+
+@bp.before_request
+def refuse_unknown_query_parameters() -> None:
+    """A query parameter the operation does not take (a typo, say ``staus``) is refused, as an
+    unknown body field is, rather than silently ignored."""
+    if request.url_rule is None or request.endpoint == "api.openapi":
+        return
+    known = query_parameters(request.url_rule.rule, request.method)
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        raise _bad_query(
+            [{"field": name, "message": "is not a parameter of this operation"} for name in unknown]
+        )
 
 
 @bp.before_request
@@ -290,7 +304,7 @@ def list_jobs() -> Any:
         raise _bad_query([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
     cursor = request.args.get("cursor")
     after = service.decode_key(cursor)
-    if cursor and after is None:
+    if cursor is not None and after is None:
         raise _bad_query([{"field": "cursor", "message": "is not a cursor this API gave"}])
     jobs = service.list_jobs_after(
         g.api_token.tenant_id,

@@ -242,6 +242,18 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             self._jwt.get("body"), dict
         ):
             raise LtiException("Invalid JWT format, header and body must be objects")
+        # The claims that name rows (platform, deployment) or are compared as text must be
+        # text before anything looks them up: a list or a number is a forged or broken token.
+        body = self._jwt["body"]
+        aud = body.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not auds or not all(isinstance(a, str) for a in auds):
+            raise LtiException("aud must be a string or a list of strings")
+        for name in ("iss", "sub", "nonce", CLAIM + "deployment_id"):
+            if not isinstance(body.get(name), str):
+                raise LtiException(f"{name} must be a string")
+        if "azp" in body and not isinstance(body["azp"], str):
+            raise LtiException("azp must be a string")
         return self
 
     def fetch_public_key(self, key_set_url: str, refresh: bool = False) -> Any:

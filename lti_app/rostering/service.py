@@ -52,6 +52,7 @@ MAX_PER_PAGE = 100
 Key = tuple[datetime, int]  # a job's place in the list: (updated_at, id)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_LAST_MICROS = (datetime.max.replace(tzinfo=UTC) - timedelta(days=1) - _EPOCH) // _MICROSECOND
 
 
 def encode_key(job: RosteringJob) -> str:
@@ -62,12 +63,14 @@ def encode_key(job: RosteringJob) -> str:
 def decode_key(text: str | None) -> Key | None:
     """The place a link names, or None when it names none (or was tampered into nonsense)."""
     try:
-        micros, job_id = (text or "").split(".")
-        key = _EPOCH + int(micros) * _MICROSECOND, int(job_id)
-    except (ValueError, OverflowError):
+        micros, job_id = (int(part) for part in (text or "").split("."))
+    except ValueError:
         return None
-    # Ids are 64-bit integers in every database; a larger number names no row.
-    return key if 0 <= key[1] < 2**63 else None
+    if micros < 0 or job_id < 0:
+        return None
+    # A position past every possible row is the end of the list: clamped to the calendar and
+    # to 64-bit ids, the types every database compares alike.
+    return _EPOCH + min(micros, _LAST_MICROS) * _MICROSECOND, min(job_id, 2**63 - 1)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ def test_a_count_beyond_64_bits_is_a_422_that_says_the_bound(api):
 def test_ids_beyond_the_databases_integers_are_refused_not_faults(api):
     assert api("POST", "/rostering_jobs", _job(sync_request_id=2**40)).status_code == 422
     assert api("POST", "/sync_requests/99999999999/claim").status_code == 404
-    assert api("GET", f"/rostering_jobs?cursor=1.{2**70}").status_code == 422
+    assert api("GET", f"/rostering_jobs?cursor=1.{2**70}").status_code == 200
+    assert api("GET", "/rostering_jobs?cursor=-1.5").status_code == 422
 
 
 @pytest.mark.parametrize("first_run", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
