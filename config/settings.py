@@ -94,6 +94,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JOB_FILE_MAX_BYTES": _int("JOB_FILE_MAX_BYTES", 5 * 1024 * 1024),
         "MAX_CONTENT_LENGTH": _int("API_MAX_BODY_BYTES", 25 * 1024 * 1024),
         "FRAME_ANCESTORS": ["'self'", CANVAS_FRAME_ANCESTORS, *extra_ancestors],
+        # How often an open Rostering tab checks on running syncs.
+        "LIVE_STATUS_SECONDS": _int("LIVE_STATUS_SECONDS", 10),
         "DEV_PLATFORM": env == "development",
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json" if production else "text"),
         "PREFERRED_URL_SCHEME": "https" if production else "http",

@@ -124,3 +124,65 @@ def test_upgrade_renders_the_csv_line_of_every_stored_job(scratch_url, make_app,
             "Completed",
         ]
         assert db.session.scalar(select(func.count()).select_from(OLD_JOB)) == 5001
+
+
+def test_upgrade_counts_the_stored_history_into_the_tally(scratch_url, make_app):
+    """The tally's migration counts every job already stored, exactly as writes count them."""
+    from lti_app.rostering.tally import TOTAL, JobTally, bucket_of
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=scratch_url)
+    start = datetime(2026, 11, 20, 15, 4, 5, 250000, tzinfo=UTC)
+    with app.app_context():
+        flask_migrate.upgrade(revision="07b4aa4b3364")
+        platform_id = db.session.execute(
+            text(
+                "INSERT INTO lti_platform (issuer, client_id, auth_login_url, auth_token_url, "
+                "created_at) VALUES ('https://i', 'c', 'a', 't', :now) RETURNING id"
+            ),
+            {"now": start},
+        ).scalar_one()
+        tenants = [
+            db.session.execute(
+                text(
+                    "INSERT INTO tenant (platform_id, deployment_id, name, job_count, created_at) "
+                    "VALUES (:p, :d, '', 0, :now) RETURNING id"
+                ),
+                {"p": platform_id, "d": f"dep-{n}", "now": start},
+            ).scalar_one()
+            for n in range(2)
+        ]
+        history = [
+            {
+                "public_id": f"{n:032x}",
+                "tenant_id": tenants[n % 2],
+                "external_id": f"sync-{n}",
+                "type": "Roster Import",
+                "posted_by": "x",
+                "trigger": "manual" if n % 5 == 0 else "scheduled",
+                "sis_type": "OneRoster",
+                "stage": "",
+                "status": ("completed", "failed", "warning")[n % 3],
+                "change_counts": {},
+                "stage_history": [],
+                "request_fingerprint": "",
+                "created_at": start + timedelta(minutes=7 * n),
+                "updated_at": start + timedelta(minutes=7 * n + 3),
+            }
+            for n in range(500)
+        ]
+        db.session.execute(OLD_JOB.insert(), history)
+        db.session.commit()
+
+        flask_migrate.upgrade()
+
+        expected: dict[tuple, int] = {}
+        for job in history:
+            for bucket in (bucket_of(job["updated_at"]), TOTAL):
+                key = (job["tenant_id"], bucket, job["status"], job["trigger"])
+                expected[key] = expected.get(key, 0) + 1
+        stored = {
+            (t.tenant_id, t.bucket, t.status, t.trigger): t.count
+            for t in db.session.scalars(select(JobTally))
+        }
+        assert stored == expected
+        db.engine.dispose()

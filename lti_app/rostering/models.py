@@ -85,8 +85,11 @@ class RosteringJob(db.Model):
         ),
         # The Rostering Jobs list: a tenant's jobs, newest update first, id breaking ties.
         Index("ix_rostering_job_tenant_updated", "tenant_id", "updated_at", "id"),
-        # "A sync is in progress": found without walking the history.
-        Index("ix_rostering_job_tenant_status", "tenant_id", "status"),
+        # "A sync is in progress", "the last successful sync", a status filter: found
+        # without walking the history.
+        Index("ix_rostering_job_tenant_status_updated", "tenant_id", "status", "updated_at"),
+        # The Manual / Scheduled filter.
+        Index("ix_rostering_job_tenant_trigger_updated", "tenant_id", "trigger", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

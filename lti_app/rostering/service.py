@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import defer, selectinload
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
+from . import tally
 from .export import HEADER_LINE, csv_line
 from .models import (
     JobFile,
@@ -92,6 +94,7 @@ class JobPage:
     page: int
     per_page: int
     total: int
+    params: dict[str, Any] = field(default_factory=dict)  # a filter, kept in every link
 
     @property
     def pages(self) -> int:
@@ -121,7 +124,7 @@ class JobPage:
 
     def edge_link(self, number: int) -> dict[str, Any]:
         """URL parameters for a page by its number alone (the first, the last, a refresh)."""
-        return {"page": number, "per_page": self.per_page}
+        return {**self.params, "page": number, "per_page": self.per_page}
 
     def link(self, number: int) -> dict[str, Any]:
         """URL parameters for a page near this one: it is reached from this page's rows, so
@@ -158,20 +161,34 @@ def job_count(tenant_id: int) -> int:
     return tenant.job_count if tenant is not None else 0
 
 
+Narrow = Callable[[Any], Any]  # narrows a select of rostering_job (a filter)
+
+
 def list_jobs(
-    tenant_id: int, page: int = 1, per_page: int = DEFAULT_PER_PAGE, seek: Seek | None = None
+    tenant_id: int,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+    seek: Seek | None = None,
+    *,
+    narrow: Narrow | None = None,
+    total: int | None = None,
+    params: dict[str, Any] | None = None,
 ) -> JobPage:
     """A page of the tenant's jobs, newest first; out-of-range pages clamp to the last.
+    ``narrow`` filters the list, ``total`` is how many jobs it selects (else all of them),
+    ``params`` the filter as URL parameters, for the page's links.
 
-    Every query walks the (tenant_id, updated_at, id) index from a known row or from the
-    nearer end, so the last page costs what the first does however long the history is.
+    Every query walks an index from a known row or from the nearer end, so the last page costs
+    what the first does however long the history is.
     """
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    total = job_count(tenant_id)
+    total = job_count(tenant_id) if total is None else total
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
     seek = seek or Seek()
     stmt = _tenant_jobs(tenant_id)
+    if narrow is not None:
+        stmt = narrow(stmt)
     jobs: list[RosteringJob] = []
     if seek.after is not None:
         jobs = _rows(
@@ -194,7 +211,7 @@ def list_jobs(
             jobs = _rows(stmt, True, above, per_page)
         else:
             jobs = _rows(stmt, False, below, min(per_page, total - above))
-    return JobPage(jobs, page, per_page, total)
+    return JobPage(jobs, page, per_page, total, params or {})
 
 
 def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob]:
@@ -215,6 +232,23 @@ def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob
     )
     rows = list(db.session.scalars(stmt.order_by(*order).limit(limit)))
     return rows if newest else rows[::-1]
+
+
+def job_states(tenant_id: int, public_ids: list[str]) -> list[Any]:
+    """Status, stage and time of some of the tenant's jobs, by public id (the live check)."""
+    if not public_ids:
+        return []
+    return list(
+        db.session.execute(
+            select(
+                RosteringJob.public_id,
+                RosteringJob.type,
+                RosteringJob.status,
+                RosteringJob.stage,
+                RosteringJob.updated_at,
+            ).where(RosteringJob.tenant_id == tenant_id, RosteringJob.public_id.in_(public_ids))
+        )
+    )
 
 
 def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> RosteringJob | None:
@@ -325,6 +359,7 @@ def insert_jobs(
     now = utcnow()
     stored = 0
     rows: list[tuple[Any, ...]] = []
+    counts: Counter[tally.Key] = Counter()
     for new in new_jobs:
         if new.files or new.messages:
             raise ValueError("jobs with files or messages go through create_job")
@@ -365,12 +400,15 @@ def insert_jobs(
                 line,
             )
         )
+        tally.count(counts, [(tenant_id, updated_at, status, trigger)], +1)
         if len(rows) >= batch:
-            stored += _insert_batch(tenant_id, rows, commit)
-    return stored + _insert_batch(tenant_id, rows, commit)
+            stored += _insert_batch(tenant_id, rows, counts, commit)
+    return stored + _insert_batch(tenant_id, rows, counts, commit)
 
 
-def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]], commit: bool) -> int:
+def _insert_batch(
+    tenant_id: int, rows: list[tuple[Any, ...]], counts: Counter[tally.Key], commit: bool
+) -> int:
     count = len(rows)
     if count:
         names = ", ".join(f'"{name}"' for name in _BULK_COLUMNS)
@@ -387,9 +425,11 @@ def _insert_batch(tenant_id: int, rows: list[tuple[Any, ...]], commit: bool) -> 
         finally:
             cursor.close()
         count_new_jobs(tenant_id, count)
+        tally.add(db.session.connection(), counts)
         if commit:
             db.session.commit()
         rows.clear()
+        counts.clear()
     return count
 
 
@@ -613,8 +653,9 @@ def list_jobs_after(
 CSV_BATCH = 5000
 
 
-def csv_chunks(tenant_id: int) -> Iterator[str]:
-    """The tenant's whole history as CSV (RFC 4180, CRLF, a header row), newest first.
+def csv_chunks(tenant_id: int, narrow: Narrow | None = None) -> Iterator[str]:
+    """The tenant's whole history (or what ``narrow`` selects of it) as CSV (RFC 4180, CRLF,
+    a header row), newest first.
 
     Each job's line is stored with the job (export.py); this reads those lines a few thousand
     at a time straight from the driver's cursor (server-side on PostgreSQL), without
@@ -622,11 +663,10 @@ def csv_chunks(tenant_id: int) -> Iterator[str]:
     row passes through the CSV writer again.
     """
     yield HEADER_LINE
-    stmt = (
-        select(RosteringJob.csv_line)
-        .where(RosteringJob.tenant_id == int(tenant_id))
-        .order_by(*newest_first())
-    )
+    stmt = select(RosteringJob.csv_line).where(RosteringJob.tenant_id == int(tenant_id))
+    if narrow is not None:
+        stmt = narrow(stmt)
+    stmt = stmt.order_by(*newest_first())
     sql = str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = db.session.connection().connection.dbapi_connection
     postgres = db.engine.dialect.name == "postgresql"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask, current_app, g
 from markupsafe import Markup
@@ -64,8 +64,22 @@ def status_badge(status: str) -> Markup:
     return badges[status]
 
 
+def ago(value: datetime, now: datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: "5 minutes ago", "3 days ago"."""
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
 def register_filters(app: Flask) -> None:
     """Make the filters and helpers available to templates."""
+    app.jinja_env.filters["ago"] = ago
+    app.jinja_env.globals["status_labels"] = STATUS_LABELS
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.globals["job_url"] = job_url

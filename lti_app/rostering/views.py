@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from flask import Response, abort, g, redirect, render_template, request, stream_with_context
+from flask import (
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..canvas.connections import tab_status
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
-from . import bp, service, sync
+from . import bp, filters, health, service, sync
 from .schedule import describe_interval, next_run
+from .templating import iso_time, local_time, status_badge
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -19,24 +30,38 @@ def _int_arg(name: str, default: int) -> int:
     return default if value is None else value
 
 
+def _filter() -> filters.JobFilter:
+    return filters.parse(request.args, g.launch.timezone)
+
+
 @bp.route("/")
 @require_launch
 def index() -> str:
-    """The Rostering tab: Schedule and the Rostering Jobs list."""
+    """The Rostering tab: Schedule, sync health and the Rostering Jobs list."""
     tenant_id = g.launch.tenant_id
     seek = service.Seek(
         after=service.decode_key(request.args.get("after")),
         before=service.decode_key(request.args.get("before")),
         skip_pages=min(max(_int_arg("skip", 0), 0), 10),
     )
+    job_filter = _filter()
+    narrowed = job_filter.active
     jobs = service.list_jobs(
-        tenant_id, _int_arg("page", 1), _int_arg("per_page", service.DEFAULT_PER_PAGE), seek
+        tenant_id,
+        _int_arg("page", 1),
+        _int_arg("per_page", service.DEFAULT_PER_PAGE),
+        seek,
+        narrow=job_filter.where if narrowed else None,
+        total=job_filter.count(tenant_id) if narrowed else None,
+        params=job_filter.params(),
     )
     overview = sync.overview(tenant_id)
     schedule = overview.schedule
     return render_template(
         "rostering/index.html",
         jobs=jobs,
+        job_filter=job_filter,
+        health=health.summary(tenant_id, g.launch.timezone, utcnow()),
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
@@ -44,6 +69,54 @@ def index() -> str:
         pending_request=overview.pending_request,
         canvas=tab_status(g.launch.tenant),
     )
+
+
+ANNOUNCED = {
+    "completed": "completed",
+    "warning": "completed with warnings",
+    "failed": "failed",
+    "in_progress": "is in progress",
+}
+
+
+@bp.route("/live")
+@require_launch
+def live() -> Response:
+    """Live status for the page: the rows it names (``job``, up to 100, with the status the
+    page shows as ``seen``), whether a sync runs or is requested, and, when anything changed,
+    the health summary again. Any id that is not one of the tenant's jobs: 404."""
+    tenant_id = g.launch.tenant_id
+    ids = request.args.getlist("job")[:100]
+    seen = dict(zip(ids, request.args.getlist("seen"), strict=False))
+    overview = sync.overview(tenant_id)
+    states = service.job_states(tenant_id, ids)
+    if len(states) != len(set(ids)):
+        abort(404)  # a job of another tenant, or none
+    changed: dict[str, dict[str, str]] = {}
+    for job in states:
+        if seen.get(job.public_id) == job.status:
+            continue
+        when = local_time(job.updated_at)
+        changed[job.public_id] = {
+            "status": job.status,
+            "badge": str(status_badge(job.status)),
+            "stage": job.stage,
+            "updated": when,
+            "updated_iso": iso_time(job.updated_at),
+            "announcement": f"{job.type} {ANNOUNCED[job.status]}",
+        }
+    pending = overview.pending_request
+    answer: dict[str, Any] = {
+        "jobs": changed,
+        "running": overview.running,
+        "pending": bool(pending),
+        "launch_token": g.launch_token,
+    }
+    if changed or request.args.get("pending") != ("1" if pending else "0"):
+        answer["health_html"] = render_template(
+            "rostering/_health.html", health=health.summary(tenant_id, g.launch.timezone, utcnow())
+        )
+    return jsonify(answer)
 
 
 def _back_to_list() -> BaseResponse:
@@ -119,11 +192,13 @@ def job_details(public_id: str) -> str:
 @bp.route("/jobs.csv")
 @require_launch
 def download() -> BaseResponse:
-    """The tenant's whole job history as a CSV download, streamed."""
+    """The tenant's job history (what the filter selects, if any) as a CSV download, streamed."""
     launch = g.launch
     label = _filename_part(launch.account_name or launch.tenant.display_name)
-    filename = f"rostering-jobs-{label}-{utcnow().date().isoformat()}.csv"
-    lines = service.csv_chunks(launch.tenant_id)
+    job_filter = _filter()
+    which = f"-{job_filter.file_part()}" if job_filter.active else ""
+    filename = f"rostering-jobs-{label}{which}-{utcnow().date().isoformat()}.csv"
+    lines = service.csv_chunks(launch.tenant_id, job_filter.where if job_filter.active else None)
     return Response(
         stream_with_context(lines),
         mimetype="text/csv",
