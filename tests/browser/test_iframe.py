@@ -65,18 +65,18 @@ def test_admin_uses_every_control_inside_the_iframe(
     # Chromium's defaults block third-party cookies, but keep the partitioned state cookie.
     assert statuses == [303]
     expect(frame.get_by_role("heading", name="Schedule")).to_be_visible()
-    expect(frame.locator("caption")).to_contain_text("Page 1 of 3 (60 jobs)")
-    expect(frame.locator("tbody tr").first).to_contain_text("Priya Natarajan")
+    expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 1 of 3 (60 jobs)")
+    expect(frame.locator("table.ic-table--jobs tbody tr").first).to_contain_text("Priya Natarajan")
 
     # Page navigation
     frame.get_by_role("link", name="Next page").click()
-    expect(frame.locator("caption")).to_contain_text("Page 2 of 3")
-    second_page_first_row = frame.locator("tbody tr").first.get_attribute("data-job-id")
+    expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 2 of 3")
+    second_page_first_row = frame.locator("table.ic-table--jobs tbody tr").first.get_attribute("data-job-id")
     assert second_page_first_row == history[25].public_id
 
     # Refresh keeps the admin where they are
     frame.get_by_role("link", name="Refresh").click()
-    expect(frame.locator("caption")).to_contain_text("Page 2 of 3")
+    expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 2 of 3")
 
     # Download: the CSV arrives and parses
     with page.expect_download() as download_info:
@@ -89,9 +89,9 @@ def test_admin_uses_every_control_inside_the_iframe(
 
     # JSON file and Details open in new windows that work from the token alone
     frame.get_by_role("link", name="First page").click()
-    expect(frame.locator("caption")).to_contain_text("Page 1 of 3")
+    expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 1 of 3")
     with page.expect_popup() as json_popup:
-        frame.locator("tbody tr").first.get_by_role("link", name="JSON file", exact=False).click()
+        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role("link", name="JSON file", exact=False).click()
     json_window = json_popup.value
     expect(json_window.get_by_role("heading", name="canvas_import.json")).to_be_visible()
     expect(json_window.locator("pre.json")).to_contain_text(
@@ -99,7 +99,7 @@ def test_admin_uses_every_control_inside_the_iframe(
     )
 
     with page.expect_popup() as details_popup:
-        frame.locator("tbody tr").first.get_by_role("link", name="Details", exact=False).click()
+        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role("link", name="Details", exact=False).click()
     details = details_popup.value
     expect(details.get_by_role("heading", name="Errors and warnings")).to_be_visible()
     expect(details.get_by_text("Course SIS ID BIO-101 not found")).to_be_visible()
@@ -120,7 +120,7 @@ def test_without_any_cookie_the_platform_storage_carries_the_launch(
     _rostering_tab(frame)
     assert statuses == [200], "the launch should have been checked against platform storage"
     frame.get_by_role("link", name="Next page").click()
-    expect(frame.locator("caption")).to_contain_text("Page 2 of 3")
+    expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 2 of 3")
 
 
 def test_without_cookies_or_storage_a_new_window_is_offered_and_works(
