@@ -150,6 +150,12 @@ def register(app: Flask) -> None:
             db.session.remove()
         except SQLAlchemyError as exc:
             log.warning("database connection lost after the response: %s", type(exc).__name__)
+            # Close the dead connection outright (invalidate), rather than leave it for the
+            # garbage collector to find still open.
+            try:
+                db.session().invalidate()
+            finally:
+                db.session.registry.clear()
 
 
 def _rollback_quietly() -> None:
@@ -157,6 +163,7 @@ def _rollback_quietly() -> None:
         db.session.rollback()
     except SQLAlchemyError as exc:
         log.warning("rollback failed: %s", type(exc).__name__)
+        db.session().invalidate()
 
 
 def _first_line(error: BaseException) -> str:
