@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import settings
 from config.settings import ROOT
 
+from . import i18n
 from .extensions import db, migrate
 
 
@@ -30,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    i18n.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
     from . import errors, observability, security

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -30,8 +31,6 @@ from .lti.errors import (
 )
 
 log = logging.getLogger("lti_app.errors")
-
-OPEN_AGAIN = "Open SIS Integration again from Canvas."
 
 
 def _wants_json() -> bool:
@@ -57,7 +56,9 @@ def register(app: Flask) -> None:
     def launch_refused(exc: LaunchRefused) -> tuple[Response | str, int]:
         log.warning("launch refused: %s", exc.reason)
         return error_response(
-            400, "Launch not verified", f"This launch could not be verified. {OPEN_AGAIN}"
+            400,
+            gettext("Launch not verified"),
+            gettext("This launch could not be verified. Open SIS Integration again from Canvas."),
         )
 
     @app.errorhandler(NotAnAdmin)
@@ -65,10 +66,12 @@ def register(app: Flask) -> None:
         log.info("launch refused, not an account admin: %s", exc)
         return error_response(
             403,
-            "For account administrators",
-            "SIS Integration is for account administrators. Your Canvas role in this account "
-            "does not include administrator access; if you need to see rostering sync history, "
-            "ask your Canvas administrator.",
+            gettext("For account administrators"),
+            gettext(
+                "SIS Integration is for account administrators. Your Canvas role in this account "
+                "does not include administrator access; if you need to see rostering sync "
+                "history, ask your Canvas administrator."
+            ),
         )
 
     @app.errorhandler(AwaitingApproval)
@@ -76,30 +79,40 @@ def register(app: Flask) -> None:
         log.info("launch held: %s", exc)
         return error_response(
             403,
-            "Waiting for approval",
-            "SIS Integration was installed in this Canvas and is waiting for its operator's "
-            "approval. Please try again once your SIS Integration administrator has approved it.",
+            gettext("Waiting for approval"),
+            gettext(
+                "SIS Integration was installed in this Canvas and is waiting for its operator's "
+                "approval. Please try again once your SIS Integration administrator has "
+                "approved it."
+            ),
         )
 
     @app.errorhandler(RegistrationRefused)
     def registration_refused(exc: RegistrationRefused) -> tuple[Response | str, int]:
         db.session.rollback()
         log.warning("dynamic registration refused: %s", exc.message)
+        # In English, as the operator who reads the allowlist and Canvas's answer will.
         return error_response(exc.status, "SIS Integration was not installed", exc.message)
 
     @app.errorhandler(LaunchExpired)
     def launch_expired(exc: LaunchExpired) -> tuple[Response | str, int]:
         log.info("launch token refused: %s", exc)
-        return error_response(401, "Session ended", f"This page has expired. {OPEN_AGAIN}")
+        return error_response(
+            401,
+            gettext("Session ended"),
+            gettext("This page has expired. Open SIS Integration again from Canvas."),
+        )
 
     @app.errorhandler(PlatformUnreachable)
     def platform_unreachable(exc: PlatformUnreachable) -> tuple[Response | str, int]:
         log.error("platform unreachable during launch: %s", exc)
         return error_response(
             503,
-            "Canvas could not be reached",
-            "SIS Integration could not reach Canvas to verify this launch. "
-            "Please try again in a minute.",
+            gettext("Canvas could not be reached"),
+            gettext(
+                "SIS Integration could not reach Canvas to verify this launch. "
+                "Please try again in a minute."
+            ),
         )
 
     @app.errorhandler(DBAPIError)
@@ -111,8 +124,11 @@ def register(app: Flask) -> None:
             log.warning("database refused a value: %s", exc.orig.__class__.__name__)
             return error_response(
                 422,
-                "Unprocessable Entity",
-                "A value could not be stored: it is out of range or not text the database accepts.",
+                gettext("Unprocessable Entity"),
+                gettext(
+                    "A value could not be stored: it is out of range or not text the database "
+                    "accepts."
+                ),
                 [{"field": "body", "message": _first_line(exc.orig)}],
             )
         if exc.connection_invalidated or isinstance(
@@ -121,8 +137,11 @@ def register(app: Flask) -> None:
             log.error("database unavailable: %s", exc.orig.__class__.__name__)
             return error_response(
                 503,
-                "Temporarily unavailable",
-                "SIS Integration can't reach its database right now. Please try again in a minute.",
+                gettext("Temporarily unavailable"),
+                gettext(
+                    "SIS Integration can't reach its database right now. "
+                    "Please try again in a minute."
+                ),
             )
         return _unexpected(exc)
 
@@ -130,11 +149,21 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[Response | str, int]:
         status = exc.code or 500
         messages = {
-            404: "That page or job was not found.",
-            405: "That action is not allowed here.",
-            413: "That request is too large.",
+            404: gettext("That page or job was not found."),
+            405: gettext("That action is not allowed here."),
+            413: gettext("That request is too large."),
         }
-        return error_response(status, exc.name, messages.get(status, exc.description or exc.name))
+        titles = {
+            400: gettext("Bad Request"),
+            404: gettext("Not Found"),
+            405: gettext("Method Not Allowed"),
+            413: gettext("Request Entity Too Large"),
+        }
+        return error_response(
+            status,
+            titles.get(status, exc.name),
+            messages.get(status, exc.description or exc.name),
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:
@@ -174,7 +203,10 @@ def _unexpected(exc: Exception) -> tuple[Response | str, int]:
     log.error("unhandled error (request %s)", g.get("request_id", "-"), exc_info=exc)
     return error_response(
         500,
-        "Something went wrong",
-        "SIS Integration hit an unexpected error. Please try again; if it keeps happening, "
-        f"give your administrator this request id: {g.get('request_id', '-')}.",
+        gettext("Something went wrong"),
+        gettext(
+            "SIS Integration hit an unexpected error. Please try again; if it keeps happening, "
+            "give your administrator this request id: %(id)s.",
+            id=g.get("request_id", "-"),
+        ),
     )

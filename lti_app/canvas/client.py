@@ -29,6 +29,8 @@ from canvasapi.exceptions import (
 from canvasapi.paginated_list import PaginatedList
 from canvasapi.requester import Requester
 
+from ..i18n import N_
+
 log = logging.getLogger(__name__)
 # canvasapi logs every request and, at debug level, every answer's body: our own lines say
 # what matters (and no answer body reaches a log).
@@ -127,24 +129,28 @@ class CanvasClient:
             try:
                 return action()
             except (InvalidAccessToken, Unauthorized) as exc:
-                raise TokenRejected("Canvas no longer accepts the token.") from exc
+                raise TokenRejected(N_("Canvas no longer accepts the token.")) from exc
             except RateLimitExceeded as exc:
                 reason: Exception = exc
             except Forbidden as exc:
                 if "Rate Limit Exceeded" not in str(exc):
                     raise AccountRefused(
-                        "Canvas does not let this connection read the account's SIS imports: "
-                        "connect with an admin of the root account, and check that SIS imports "
-                        "are enabled."
+                        N_(
+                            "Canvas does not let this connection read the account's SIS "
+                            "imports: connect with an admin of the root account, and check "
+                            "that SIS imports are enabled."
+                        )
                     ) from exc
                 reason = exc
             except BadRequest as exc:
                 raise AccountRefused(
-                    "Canvas refused to list SIS imports for this account (is it a sub-account, "
-                    "or is SIS import disabled?)."
+                    N_(
+                        "Canvas refused to list SIS imports for this account (is it a "
+                        "sub-account, or is SIS import disabled?)."
+                    )
                 ) from exc
             except ResourceDoesNotExist as exc:
-                raise AccountRefused("Canvas does not know this account.") from exc
+                raise AccountRefused(N_("Canvas does not know this account.")) from exc
             except (CanvasException, requests.RequestException, ValueError) as exc:
                 # 5xx and other answers, timeouts, refused connections, bodies that are not JSON.
                 reason = exc
@@ -154,7 +160,7 @@ class CanvasClient:
             )
             if attempt < self.max_attempts:
                 self._wait(delay)
-        raise CanvasUnavailable("Canvas did not answer; the next poll tries again.")
+        raise CanvasUnavailable(N_("Canvas did not answer; the next poll tries again."))
 
     def import_pages(self, **params: Any) -> Iterator[list[dict[str, Any]]]:
         """The account's SIS imports, newest first, a page (``PAGE``) at a time."""

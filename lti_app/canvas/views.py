@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
@@ -57,15 +58,15 @@ def oauth_callback() -> tuple[str, int]:
     if launch is None or launch.expires_at <= utcnow():
         return _finished(
             False,
-            "This connection request has expired",
-            "Open SIS Integration from Canvas again and select Connect to Canvas.",
+            gettext("This connection request has expired"),
+            gettext("Open SIS Integration from Canvas again and select Connect to Canvas."),
             400,
         )
     if request.args.get("error") or not request.args.get("code"):
         return _finished(
             False,
-            "Canvas did not connect",
-            "Access was not granted in Canvas, so nothing was connected.",
+            gettext("Canvas did not connect"),
+            gettext("Access was not granted in Canvas, so nothing was connected."),
             400,
         )
     tenant = launch.tenant
@@ -82,7 +83,12 @@ def oauth_callback() -> tuple[str, int]:
         )
     except CanvasError as exc:
         log.warning("Canvas OAuth code exchange failed for tenant %s: %s", tenant.id, exc)
-        return _finished(False, "Canvas did not connect", f"{exc} Please try again.", 502)
+        return _finished(
+            False,
+            gettext("Canvas did not connect"),
+            gettext("%(reason)s Please try again.", reason=str(exc)),
+            502,
+        )
     connections.connect(
         tenant,
         base_url=key.base_url,
@@ -95,9 +101,11 @@ def oauth_callback() -> tuple[str, int]:
     )
     return _finished(
         True,
-        "Connected to Canvas",
-        "SIS Integration now reads your institution's Canvas SIS imports. "
-        "You can close this window; the history fills in within a minute.",
+        gettext("Connected to Canvas"),
+        gettext(
+            "SIS Integration now reads your institution's Canvas SIS imports. "
+            "You can close this window; the history fills in within a minute."
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from ..extensions import db
+from ..i18n import N_
 from ..timeutil import utcnow
 from . import connections, crypto, oauth
 from .client import AccountRefused, CanvasClient, CanvasError, TokenRejected
@@ -24,7 +25,7 @@ from .mirror import PollResult, poll
 from .models import CanvasConnection, ConnectionState
 
 log = logging.getLogger(__name__)
-RECONNECT = "Canvas no longer accepts this connection's token. Connect to Canvas again."
+RECONNECT = N_("Canvas no longer accepts this connection's token. Connect to Canvas again.")
 
 
 class LeaseLost(Exception):

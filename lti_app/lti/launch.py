@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from pylti1p3.contrib.flask import (
     FlaskCookieService,
     FlaskMessageLaunch,
@@ -33,6 +33,7 @@ from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import delete
 
 from ..extensions import db
+from ..i18n import negotiate
 from ..timeutil import utcnow, zone_or_utc
 from . import jwks_cache
 from .errors import AwaitingApproval, LaunchRefused, NotAnAdmin
@@ -364,6 +365,10 @@ def complete_launch() -> LaunchOutcome:
     roles = body.get(CLAIM + "roles")
     custom = body.get(CLAIM + "custom")
     custom = custom if isinstance(custom, dict) else {}
+    presentation = body.get(CLAIM + "launch_presentation")
+    presentation = presentation if isinstance(presentation, dict) else {}
+    # A refusal, too, is in the language of the verified launch.
+    g.locale = negotiate(presentation.get("locale"))
     if not is_account_admin(roles, _custom(custom, "canvas_membership_roles")):
         raise NotAnAdmin(f"user {body.get('sub')!r} with roles {roles!r} is not an account admin")
 
@@ -383,6 +388,8 @@ def complete_launch() -> LaunchOutcome:
         account_id=_text(_custom(custom, "canvas_account_id") or context.get("id")),
         account_name=_text(_custom(custom, "canvas_account_name") or context.get("title")),
         timezone=zone_or_utc(timezone).key,
+        locale=g.locale,
+        high_contrast=_custom(custom, "canvas_user_prefers_high_contrast") == "true",
         expires_at=utcnow() + timedelta(seconds=current_app.config["LAUNCH_MAX_AGE"]),
     )
     db.session.add(launch)

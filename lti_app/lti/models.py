@@ -118,6 +118,10 @@ class Launch(db.Model):
     account_id: Mapped[str] = mapped_column(String(255), default="")
     account_name: Mapped[str] = mapped_column(String(255), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The admin's language (a catalog the tool has: en, es, fr, pt_BR) and contrast setting,
+    # from the launch: every page after it keeps them.
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    high_contrast: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

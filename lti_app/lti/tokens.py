@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -40,8 +40,15 @@ def resolve(token: str | None) -> Launch:
     """The launch a token names; raises ``LaunchExpired`` when it is missing, altered or old."""
     if not token:
         raise LaunchExpired("no launch token")
+    serializer = _serializer()
     try:
-        launch_id = _serializer().loads(token, max_age=current_app.config["LAUNCH_TOKEN_TTL"])
+        launch_id = serializer.loads(token, max_age=current_app.config["LAUNCH_TOKEN_TTL"])
+    except SignatureExpired as exc:
+        # Genuine but old: the expired page still speaks the admin's language.
+        expired = db.session.get(Launch, serializer.load_payload(exc.payload or b""))
+        if expired is not None:
+            g.locale = expired.locale
+        raise LaunchExpired("launch token rejected: SignatureExpired") from exc
     except BadSignature as exc:
         raise LaunchExpired(f"launch token rejected: {type(exc).__name__}") from exc
     launch = db.session.get(Launch, launch_id, options=[joinedload(Launch.tenant)])

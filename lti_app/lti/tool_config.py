@@ -26,6 +26,8 @@ CUSTOM_FIELDS = {
     # Where Canvas's REST API is and the root account that holds the SIS imports.
     "canvas_api_base_url": "$Canvas.api.baseUrl",
     "canvas_root_account_id": "$Canvas.rootAccount.id",
+    # The admin's high-contrast setting in Canvas: the pages follow it.
+    "canvas_user_prefers_high_contrast": "$Canvas.user.prefersHighContrast",
 }
 CLAIMS = ("sub", "name", "given_name", "family_name", "locale")
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from ..extensions import db
 from ..timeutil import zone_or_utc
-from .models import JobStatus, RosteringJob, Trigger
+from .models import STATUS_LABELS, JobStatus, RosteringJob, Trigger
 from .tally import TOTAL, JobTally
 
 
@@ -92,8 +93,7 @@ class JobFilter:
 
     def describe(self) -> str:
         """The filter in words, for the caption and the count: "failed, warning"."""
-        words = [STATUS_WORDS[s] for s in self.statuses]
-        return ", ".join(words)
+        return ", ".join(gettext(STATUS_LABELS[s]).lower() for s in self.statuses)
 
     def file_part(self) -> str:
         """The filter in a download's file name: "failed-2026-11-01-to-2026-11-29-manual"."""
@@ -109,7 +109,7 @@ class JobFilter:
         return "-".join(parts).replace("_", "-")
 
 
-STATUS_WORDS = {s.value: s.label.lower() for s in JobStatus}
+STATUS_WORDS = frozenset(s.value for s in JobStatus)
 TRIGGERS = {t.value for t in Trigger}
 
 
@@ -119,10 +119,13 @@ def _day(value: str | None, name: str, problems: list[str]) -> date | None:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        problems.append(f"{name} must be a date like 2026-11-29, not “{value[:40]}”")
+        problems.append(
+            gettext("%(field)s must be a date like 2026-11-29, not “%(value)s”",
+                    field=name, value=value[:40])
+        )  # fmt: skip
         return None
     if not 2000 <= day.year < 2100:
-        problems.append(f"{name} must be between 2000 and 2099")
+        problems.append(gettext("%(field)s must be between 2000 and 2099", field=name))
         return None
     return day
 
@@ -136,15 +139,15 @@ def parse(args: Mapping[str, Any], zone: str) -> JobFilter:
         if value in STATUS_WORDS and value not in statuses:
             statuses.append(value)
         elif value:
-            problems.append(f"“{value[:40]}” is not a status")
-    start = _day(args.get("from"), "From", problems)
-    end = _day(args.get("to"), "To", problems)
+            problems.append(gettext("“%(value)s” is not a status", value=value[:40]))
+    start = _day(args.get("from"), gettext("From"), problems)
+    end = _day(args.get("to"), gettext("To"), problems)
     if start and end and end < start:
-        problems.append("To is before From")
+        problems.append(gettext("To is before From"))
         start = end = None
     trigger = args.get("trigger") or None
     if trigger and trigger not in TRIGGERS:
-        problems.append(f"“{trigger[:40]}” is neither manual nor scheduled")
+        problems.append(gettext("“%(value)s” is neither manual nor scheduled", value=trigger[:40]))
         trigger = None
     ordered = tuple(s.value for s in JobStatus if s.value in statuses)
     return JobFilter(ordered, start, end, trigger, zone, tuple(problems))

@@ -11,13 +11,12 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..timeutil import zone_or_utc
-from .models import STATUS_LABELS, JobStatus, RosteringJob
+from .models import JobStatus, RosteringJob
 from .tally import TOTAL, JobTally
 
 DAYS = 30
 # The chart's stacking order, bottom up.
 ORDER = ("completed", "warning", "failed", "in_progress")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -30,18 +29,6 @@ class Day:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    @property
-    def short(self) -> str:
-        return f"{self.day.day} {_MONTHS[self.day.month - 1]}"
-
-    @property
-    def label(self) -> str:
-        """What a screen reader says for the day's link: "3 Nov: 4 completed, 1 failed"."""
-        parts = [
-            f"{self.counts[s]} {STATUS_LABELS[s].lower()}" for s in ORDER if self.counts.get(s)
-        ]
-        return f"{self.short}: " + (", ".join(parts) if parts else "no syncs")
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
+from ..i18n import N_
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 
-SCHEDULED_POSTER = "Canvas Integrations Admin"
+SCHEDULED_POSTER = N_("Canvas Integrations Admin")
 
 
 class JobStatus(enum.StrEnum):
@@ -38,7 +39,13 @@ class JobStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"in_progress": "In Progress"}.get(self.value, self.value.title())
+        """The English word (the CSV's, and the catalogs' id for the page's word)."""
+        return {
+            "completed": N_("Completed"),
+            "warning": N_("Warning"),
+            "failed": N_("Failed"),
+            "in_progress": N_("In Progress"),
+        }[self.value]
 
     @property
     def is_final(self) -> bool:
@@ -63,7 +70,9 @@ class Trigger(enum.StrEnum):
 
 
 # The stages a sync passes through, in order.
-STAGES = ("Queued", "Roster Extract", "Data Conversion", "Canvas Import")
+STAGES = (N_("Queued"), N_("Roster Extract"), N_("Data Conversion"), N_("Canvas Import"))
+# The job types the tool itself names.
+TYPES = (N_("Roster Import"), N_("SIS Import"))
 
 
 def new_public_id() -> str:

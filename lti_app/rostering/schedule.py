@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from babel.dates import get_day_names
+from flask_babel import get_locale, gettext, ngettext
+
 from ..timeutil import zone_or_utc
 from .models import SyncSchedule
 
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
 
 def describe_interval(schedule: SyncSchedule) -> str:
-    """The interval as an admin would say it: "Daily at 02:00", "Every 6 hours"."""
+    """The interval as an admin would say it, in their language: "Daily at 02:00",
+    "Every 6 hours", "Weekly on Mon, Thu at 02:00"."""
     if schedule.frequency == "hourly":
         hours = schedule.every_hours or 1
-        return "Every hour" if hours == 1 else f"Every {hours} hours"
+        return ngettext("Every hour", "Every %(num)s hours", hours)
     if schedule.frequency == "weekly":
-        days = ", ".join(WEEKDAY_NAMES[d - 1] for d in sorted(schedule.weekdays or []))
-        return f"Weekly on {days} at {schedule.time_of_day}"
-    return f"Daily at {schedule.time_of_day}"
+        names = get_day_names("abbreviated", locale=str(get_locale() or "en"))
+        days = ", ".join(names[d - 1] for d in sorted(schedule.weekdays or []))
+        return gettext("Weekly on %(days)s at %(time)s", days=days, time=schedule.time_of_day)
+    return gettext("Daily at %(time)s", time=schedule.time_of_day)
 
 
 def next_run(schedule: SyncSchedule, now: datetime) -> datetime | None:

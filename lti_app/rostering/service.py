@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 
 from ..extensions import db
+from ..i18n import N_
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 from . import tally
@@ -109,16 +110,21 @@ class JobPage:
     def pager(self) -> list[tuple[str, str, dict[str, Any] | None, bool]]:
         """The page navigation: (text, accessible label, link parameters or None when there is
         nowhere to go, whether it is the current page), first / previous / numbers / next /
-        last."""
+        last. Texts are English catalog ids; numbers are the page's own."""
         first, last = self.page > 1, self.page < self.pages
         items = [
-            ("« First", "First page", self.edge_link(1) if first else None, False),
-            ("‹ Previous", "Previous page", self.link(self.page - 1) if first else None, False),
+            (N_("« First"), N_("First page"), self.edge_link(1) if first else None, False),
+            (
+                N_("‹ Previous"),
+                N_("Previous page"),
+                self.link(self.page - 1) if first else None,
+                False,
+            ),
         ]
-        items += [(str(n), f"Page {n}", self.link(n), n == self.page) for n in self.numbered()]
+        items += [(str(n), str(n), self.link(n), n == self.page) for n in self.numbered()]
         items += [
-            ("Next ›", "Next page", self.link(self.page + 1) if last else None, False),
-            ("Last »", "Last page", self.edge_link(self.pages) if last else None, False),
+            (N_("Next ›"), N_("Next page"), self.link(self.page + 1) if last else None, False),
+            (N_("Last »"), N_("Last page"), self.edge_link(self.pages) if last else None, False),
         ]
         return items
 

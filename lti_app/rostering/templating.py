@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
+from typing import Any
 
+from babel.dates import format_skeleton, format_timedelta
+from babel.numbers import format_decimal, format_percent
 from flask import Flask, current_app, g
+from flask_babel import get_locale, gettext, ngettext
 from markupsafe import Markup
 
 from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
-from .models import STATUS_LABELS
+from .models import SCHEDULED_POSTER, STAGES, STATUS_LABELS, TYPES
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -32,11 +37,25 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
         # A time at the very edge of the calendar (year 1 or 9999) has no local time in every
         # zone: show it in UTC rather than fail the page.
         return value.strftime("%b %-d, %Y %-I:%M%p UTC")
+    locale = g.launch.locale if g.get("launch") is not None else get_locale_name()
+    if locale != "en":
+        # The admin's language's own order and words ("26 nov 2026, 9:05"), from Babel's CLDR.
+        return f"{format_skeleton('yMMMdjmm', local, locale=locale)} {local.tzname()}"
     # Built from the fields (every row of the list shows one; strftime costs 4 times more).
     hour = local.hour % 12 or 12
     half = "am" if local.hour < 12 else "pm"
     month = _MONTHS[local.month - 1]
     return f"{month} {local.day}, {local.year} {hour}:{local.minute:02d}{half} {local.tzname()}"
+
+
+def get_locale_name() -> str:
+    """The request's locale as a catalog name (``pt_BR``)."""
+    return str(get_locale() or "en")
+
+
+def short_day(day: date) -> str:
+    """A day as the chart labels it: "3 Nov", "3 nov", "3 de nov."."""
+    return format_skeleton("dMMM", day, locale=get_locale_name())
 
 
 def iso_time(value: datetime | None) -> str:
@@ -56,29 +75,75 @@ def job_url(endpoint: str, public_id: str) -> str:
 def status_badge(status: str) -> Markup:
     """A status as its icon and word. There are four; each is rendered once per app (a Jinja
     macro call per row costs more than the rest of the row)."""
-    badges: dict[str, Markup] = current_app.extensions.setdefault("status_badges", {})
-    if status not in badges:
+    badges: dict[tuple[str, str], Markup] = current_app.extensions.setdefault("status_badges", {})
+    key = (get_locale_name(), status)
+    if key not in badges:
         module = current_app.jinja_env.get_template("rostering/_status.html").module
         # A macro's output is already escaped Markup.
-        badges[status] = module.status_badge(status, STATUS_LABELS[status])  # type: ignore[attr-defined]
-    return badges[status]
+        badges[key] = module.status_badge(status, gettext(STATUS_LABELS[status]))  # type: ignore[attr-defined]
+    return badges[key]
+
+
+_TOOL_WORDS = frozenset((*STAGES, *TYPES, SCHEDULED_POSTER))
+_PROGRESS = re.compile(r"^(.*) \((\d{1,3})%\)$")
+
+
+def tool_word(value: str) -> str:
+    """A stage, type or poster the tool itself names, in the admin's language ("Canvas Import
+    (40%)" keeps its figure); anything an SIS sent is shown as sent."""
+    if value in _TOOL_WORDS:
+        return gettext(value)
+    match = _PROGRESS.match(value)
+    if match and match[1] in _TOOL_WORDS:
+        return (
+            f"{gettext(match[1])} ({format_percent(int(match[2]) / 100, locale=get_locale_name())})"
+        )
+    return value
 
 
 def ago(value: datetime, now: datetime | None = None) -> str:
-    """How long ago, in the largest whole unit: "5 minutes ago", "3 days ago"."""
-    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
-    if seconds < 60:
-        return "just now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
-    return "just now"
+    """How long ago, in the admin's language: "12 hours ago", "hace 12 horas"."""
+    delta = value - (now or datetime.now(UTC))
+    return format_timedelta(delta, add_direction=True, locale=get_locale_name())
+
+
+def number(value: int) -> str:
+    """A whole number with the admin's language's grouping: "1,000", "1.000", "1 000"."""
+    return format_decimal(value, locale=get_locale_name())
+
+
+# How the chart's day links name a day's syncs, by status.
+_DAY_COUNTS = {
+    "completed": lambda n: ngettext("%(num)s completed", "%(num)s completed", n),
+    "warning": lambda n: ngettext("%(num)s warning", "%(num)s warnings", n),
+    "failed": lambda n: ngettext("%(num)s failed", "%(num)s failed", n),
+    "in_progress": lambda n: ngettext("%(num)s in progress", "%(num)s in progress", n),
+}
+
+
+def day_label(day: Any) -> str:
+    """What a screen reader says for a day of the chart: "3 Nov: 4 completed, 1 failed"."""
+    parts = [_DAY_COUNTS[s](day.counts[s]) for s in _DAY_COUNTS if day.counts.get(s)]
+    return gettext(
+        "%(day)s: %(counts)s",
+        day=short_day(day.day),
+        counts=", ".join(parts) if parts else gettext("no syncs"),
+    )
+
+
+def percent(value: int) -> str:
+    """A whole percentage in the admin's language: "80%", "80 %", "80 %"."""
+    return format_percent(value / 100, locale=get_locale_name())
 
 
 def register_filters(app: Flask) -> None:
     """Make the filters and helpers available to templates."""
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["short_day"] = short_day
+    app.jinja_env.filters["tool_word"] = tool_word
+    app.jinja_env.globals["day_label"] = day_label
+    app.jinja_env.globals["percent"] = percent
     app.jinja_env.globals["status_labels"] = STATUS_LABELS
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_time"] = iso_time

@@ -15,14 +15,16 @@ from flask import (
     request,
     stream_with_context,
 )
+from flask_babel import gettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..canvas.connections import tab_status
+from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, filters, health, service, sync
 from .schedule import describe_interval, next_run
-from .templating import iso_time, local_time, status_badge
+from .templating import iso_time, local_time, status_badge, tool_word
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -71,11 +73,12 @@ def index() -> str:
     )
 
 
+# What the live region says when a job's status changes ("Roster Import completed").
 ANNOUNCED = {
-    "completed": "completed",
-    "warning": "completed with warnings",
-    "failed": "failed",
-    "in_progress": "is in progress",
+    "completed": N_("%(type)s completed"),
+    "warning": N_("%(type)s completed with warnings"),
+    "failed": N_("%(type)s failed"),
+    "in_progress": N_("%(type)s is in progress"),
 }
 
 
@@ -100,10 +103,10 @@ def live() -> Response:
         changed[job.public_id] = {
             "status": job.status,
             "badge": str(status_badge(job.status)),
-            "stage": job.stage,
+            "stage": tool_word(job.stage),
             "updated": when,
             "updated_iso": iso_time(job.updated_at),
-            "announcement": f"{job.type} {ANNOUNCED[job.status]}",
+            "announcement": gettext(ANNOUNCED[job.status], type=tool_word(job.type)),
         }
     pending = overview.pending_request
     answer: dict[str, Any] = {

@@ -102,4 +102,4 @@ def test_reference_agent_imports_history_once(tool_url, launcher, client, api_to
     assert import_history(api, "OneRoster", 1500) == (0, 1500)
     admin = launcher.admin_token("dep-a")
     html = client.get("/rostering/", query_string={"launch_token": admin}).get_data(as_text=True)
-    assert "Page 1 of 60 (1500 jobs)" in html
+    assert "Page 1 of 60 (1,500 jobs)" in html  # grouped as the admin's language groups

@@ -25,6 +25,7 @@ def test_config_json_describes_the_account_navigation_placement(client):
         "user_timezone": "$Person.address.timezone",
         "canvas_api_base_url": "$Canvas.api.baseUrl",
         "canvas_root_account_id": "$Canvas.rootAccount.id",
+        "canvas_user_prefers_high_contrast": "$Canvas.user.prefersHighContrast",
     }
 
 

@@ -17,6 +17,7 @@ from lti_app.extensions import db
 from lti_app.rostering import canvas_imports, health, service
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.rostering.tally import TOTAL, JobTally, bucket_of
+from lti_app.rostering.templating import day_label
 
 CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 DENVER = ZoneInfo("America/Denver")
@@ -88,7 +89,7 @@ def test_the_chart_counts_days_in_the_admins_zone_across_a_day_boundary(make_job
     by_day = {d.day.isoformat(): d.counts for d in far.days if d.total}
     assert by_day == {"2026-11-28": {"completed": 1}, "2026-11-29": {"failed": 1, "warning": 1}}
     assert len(far.days) == 30 and far.days[-1].day.isoformat() == "2026-11-30"
-    assert far.days[-2].label == "29 Nov: 1 warning, 1 failed"
+    assert day_label(far.days[-2]) == "Nov 29: 1 warning, 1 failed"
     assert far.success_rate == 33 and far.window_count("failed") == 1
 
     utc = health.summary(tenant_ids["dep-a"], "UTC", now)
@@ -104,7 +105,7 @@ def test_the_page_shows_the_summary_and_a_labelled_chart(make_job, launcher, cli
     assert "Sync health" in page and "Last successful sync" in page
     assert 'role="group"' in page and 'role="img"' not in page
     today = datetime.now(UTC)
-    label = f"{today.day} {today.strftime('%b')}: 1 completed, 1 failed"
+    label = f"{today.strftime('%b')} {today.day}: 1 completed, 1 failed"
     assert f'aria-label="{label}"' in page
     assert "50%" in page  # 1 of 2 finished syncs completed
 

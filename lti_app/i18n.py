@@ -1,0 +1,69 @@
+"""Every admin's language: the locale Canvas sends in the launch picks a catalog (Spanish,
+French, Brazilian Portuguese, or English), by the whole tag first and then by its language
+(``es-MX`` → Spanish); the launch keeps it, so every page after the launch speaks it.
+
+Pages without a launch (the OIDC login, an expired link) fall back to the launch the token names,
+then to the browser's Accept-Language.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel
+
+from config.settings import ROOT
+
+DEFAULT = "en"
+# The catalogs in lti_app/translations/, by the tag Babel knows them by.
+SUPPORTED = ("en", "es", "fr", "pt_BR")
+_BY_LANGUAGE = {tag.split("_")[0]: tag for tag in SUPPORTED}
+
+babel = Babel()
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogs where it is defined; it is translated where shown."""
+    return message
+
+
+def negotiate(tag: object) -> str:
+    """The catalog for a BCP 47 tag as Canvas sends it (``pt-BR``, ``es-MX``, ``en-GB``)."""
+    if not isinstance(tag, str) or not tag.strip():
+        return DEFAULT
+    parts = tag.strip().replace("_", "-").split("-")
+    whole = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
+    if whole in SUPPORTED:
+        return whole
+    return _BY_LANGUAGE.get(parts[0].lower(), DEFAULT)
+
+
+def html_lang(locale: str) -> str:
+    """The catalog's tag as ``<html lang>`` wants it (``pt-BR``)."""
+    return locale.replace("_", "-")
+
+
+def select_locale() -> str:
+    """The locale of this request: its launch's, else the browser's preference."""
+    if not has_request_context():
+        return DEFAULT
+    if request.path.startswith("/api/"):
+        return DEFAULT  # the agent API's messages are a contract, in English
+    launch = g.get("launch")
+    if launch is not None:
+        return launch.locale
+    locale = g.get("locale")
+    if locale:
+        return locale
+    return request.accept_languages.best_match(
+        [html_lang(t) for t in SUPPORTED], default=DEFAULT
+    ).replace("-", "_")
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Babel with the catalogs beside the package."""
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(ROOT / "lti_app" / "translations"),
+    )
+    app.jinja_env.globals["html_lang"] = lambda: html_lang(select_locale())
