@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test fuzz serve worker load bench lint browser install install-dev clean
+.PHONY: run test fuzz serve worker load bench lint browser translations install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,17 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+# The catalogs, compiled from the .po files in the repo (the .mo files are never committed).
+CATALOGS := $(wildcard lti_app/translations/*/LC_MESSAGES/messages.po)
+$(VENV)/.catalogs: $(CATALOGS) $(VENV)/.runtime
+	$(BIN)/pybabel compile --statistics -d lti_app/translations
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime $(VENV)/.catalogs
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.runtime
+install: $(VENV)/.runtime $(VENV)/.catalogs
 install-dev: $(VENV)/.dev
 
 ## run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) (development)
@@ -72,6 +78,13 @@ bench: install-dev
 ## load: gunicorn (4 workers) on PostgreSQL under 60 s of admins and agents; LOAD_ARGS for more
 load: install-dev
 	$(BIN)/python scripts/load_test.py $(LOAD_ARGS)
+
+## translations: extract the marked strings into messages.pot and merge them into each catalog
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header \
+	  -o lti_app/translations/messages.pot .
+	$(BIN)/pybabel update --no-location --width 100 -i lti_app/translations/messages.pot \
+	  -d lti_app/translations
 
 lint: install-dev
 	$(BIN)/ruff check lti_app config tests examples scripts wsgi.py gunicorn.conf.py
