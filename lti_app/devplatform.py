@@ -38,6 +38,16 @@ CLIENT_ID = "sis-integration-dev"
 AUTH_PATH = "/dev/auth"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
+# What Canvas sends as the admin's locale, to try each catalog and the fallbacks.
+LOCALES = {
+    "en": "English",
+    "es": "Español",
+    "es-MX": "Español (México): falls back to Spanish",
+    "fr": "Français",
+    "pt-BR": "Português (Brasil)",
+    "de": "Deutsch: no catalog, falls back to English",
+}
+
 PERSONAS: dict[str, dict[str, Any]] = {
     "admin": {
         "label": "Account admin",
@@ -153,6 +163,8 @@ def platform() -> str:
         "account": request.args.get("account", ""),
         "timezone": request.args.get("timezone", "America/Denver"),
         "storage": request.args.get("storage", "1"),
+        "locale": request.args.get("locale", "en"),
+        "contrast": request.args.get("contrast", "0"),
     }
     login_url = None
     tenant = next((t for t in tenants if t.id == choice["tenant"]), None)
@@ -179,6 +191,7 @@ def platform() -> str:
         g.frame_sources = [_tool_origin()]
     return render_template(
         "dev/platform.html",
+        locales=LOCALES,
         tenants=tenants,
         personas=PERSONAS,
         choice=choice,
@@ -270,6 +283,10 @@ def auth() -> str:
             "name": "SIS Integration test platform",
             "product_family_code": "canvas",
         },
+        "https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {
+            "document_target": "iframe",
+            "locale": hint.get("locale", "en"),
+        },
         "https://purl.imsglobal.org/spec/lti/claim/custom": {
             "canvas_account_id": str(uuid.uuid5(uuid.NAMESPACE_URL, hint["account"]).int % 1000),
             "canvas_account_name": hint["account"],
@@ -278,6 +295,7 @@ def auth() -> str:
             # The tool's own host serves the stand-in Canvas (the iframe's origin).
             "canvas_api_base_url": request.host_url.rstrip("/") + CANVAS_PATH,
             "canvas_root_account_id": "1",
+            "canvas_user_prefers_high_contrast": "true" if hint.get("contrast") == "1" else "false",
         },
     }
     key = platform_key()

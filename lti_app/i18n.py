@@ -9,7 +9,7 @@ then to the browser's Accept-Language.
 from __future__ import annotations
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 from config.settings import ROOT
 
@@ -67,3 +67,11 @@ def init_app(app: Flask) -> None:
         default_translation_directories=str(ROOT / "lti_app" / "translations"),
     )
     app.jinja_env.globals["html_lang"] = lambda: html_lang(select_locale())
+    app.before_request(_forget_locale)
+
+
+def _forget_locale() -> None:
+    """Each request chooses its locale afresh: Flask-Babel keeps the choice in the app
+    context, which requests share when one is already pushed (a CLI command, a test)."""
+    g.pop("locale", None)
+    refresh()

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from babel.dates import format_skeleton, format_timedelta
+from babel.dates import format_date, format_skeleton, format_time, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from flask import Flask, current_app, g
 from flask_babel import get_locale, gettext, ngettext
@@ -40,7 +40,8 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
     locale = g.launch.locale if g.get("launch") is not None else get_locale_name()
     if locale != "en":
         # The admin's language's own order and words ("26 nov 2026, 9:05"), from Babel's CLDR.
-        return f"{format_skeleton('yMMMdjmm', local, locale=locale)} {local.tzname()}"
+        day = format_date(local, "medium", locale=locale)
+        return f"{day} {format_time(local, 'short', locale=locale)} {local.tzname()}"
     # Built from the fields (every row of the list shows one; strftime costs 4 times more).
     hour = local.hour % 12 or 12
     half = "am" if local.hour < 12 else "pm"
@@ -55,7 +56,7 @@ def get_locale_name() -> str:
 
 def short_day(day: date) -> str:
     """A day as the chart labels it: "3 Nov", "3 nov", "3 de nov."."""
-    return format_skeleton("dMMM", day, locale=get_locale_name())
+    return format_skeleton("MMMd", day, locale=get_locale_name())
 
 
 def iso_time(value: datetime | None) -> str:

@@ -32,3 +32,13 @@ window.addEventListener("message", function (event) {
     }
   }
 });
+
+// lti.frameResize: size the tool's frame to its content, as Canvas does.
+window.addEventListener("message", function (event) {
+  "use strict";
+  var data = event.data;
+  if (!data || data.subject !== "lti.frameResize") return;
+  document.querySelectorAll("iframe").forEach(function (frame) {
+    if (frame.contentWindow === event.source) frame.style.height = Number(data.height) + "px";
+  });
+});

@@ -71,7 +71,9 @@ def test_admin_uses_every_control_inside_the_iframe(
     # Page navigation
     frame.get_by_role("link", name="Next page").click()
     expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 2 of 3")
-    second_page_first_row = frame.locator("table.ic-table--jobs tbody tr").first.get_attribute("data-job-id")
+    second_page_first_row = frame.locator("table.ic-table--jobs tbody tr").first.get_attribute(
+        "data-job-id"
+    )
     assert second_page_first_row == history[25].public_id
 
     # Refresh keeps the admin where they are
@@ -91,7 +93,9 @@ def test_admin_uses_every_control_inside_the_iframe(
     frame.get_by_role("link", name="First page").click()
     expect(frame.locator("table.ic-table--jobs caption")).to_contain_text("Page 1 of 3")
     with page.expect_popup() as json_popup:
-        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role("link", name="JSON file", exact=False).click()
+        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role(
+            "link", name="JSON file", exact=False
+        ).click()
     json_window = json_popup.value
     expect(json_window.get_by_role("heading", name="canvas_import.json")).to_be_visible()
     expect(json_window.locator("pre.json")).to_contain_text(
@@ -99,7 +103,9 @@ def test_admin_uses_every_control_inside_the_iframe(
     )
 
     with page.expect_popup() as details_popup:
-        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role("link", name="Details", exact=False).click()
+        frame.locator("table.ic-table--jobs tbody tr").first.get_by_role(
+            "link", name="Details", exact=False
+        ).click()
     details = details_popup.value
     expect(details.get_by_role("heading", name="Errors and warnings")).to_be_visible()
     expect(details.get_by_text("Course SIS ID BIO-101 not found")).to_be_visible()
