@@ -53,8 +53,14 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
+## axe: axe-core for the browser suite's accessibility checks, from the npm registry (pinned)
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	npm ci --prefix tests/browser/axe --no-audit --no-fund --silent
+	touch $@
+
 ## test: install everything the suite needs and run it (SQLite; TEST_DATABASE_URL for another)
-test: install-dev browser
+test: install-dev browser $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## fuzz: the API fuzzer and the launch property tests with a larger budget (FUZZ_EXAMPLES,

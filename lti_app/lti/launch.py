@@ -367,8 +367,9 @@ def complete_launch() -> LaunchOutcome:
     custom = custom if isinstance(custom, dict) else {}
     presentation = body.get(CLAIM + "launch_presentation")
     presentation = presentation if isinstance(presentation, dict) else {}
-    # A refusal, too, is in the language of the verified launch.
+    # A refusal, too, is in the language and contrast of the verified launch.
     g.locale = negotiate(presentation.get("locale"))
+    g.high_contrast = _custom(custom, "canvas_user_prefers_high_contrast") == "true"
     if not is_account_admin(roles, _custom(custom, "canvas_membership_roles")):
         raise NotAnAdmin(f"user {body.get('sub')!r} with roles {roles!r} is not an account admin")
 
@@ -389,7 +390,7 @@ def complete_launch() -> LaunchOutcome:
         account_name=_text(_custom(custom, "canvas_account_name") or context.get("title")),
         timezone=zone_or_utc(timezone).key,
         locale=g.locale,
-        high_contrast=_custom(custom, "canvas_user_prefers_high_contrast") == "true",
+        high_contrast=g.high_contrast,
         expires_at=utcnow() + timedelta(seconds=current_app.config["LAUNCH_MAX_AGE"]),
     )
     db.session.add(launch)

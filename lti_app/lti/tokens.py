@@ -47,7 +47,7 @@ def resolve(token: str | None) -> Launch:
         # Genuine but old: the expired page still speaks the admin's language.
         expired = db.session.get(Launch, serializer.load_payload(exc.payload or b""))
         if expired is not None:
-            g.locale = expired.locale
+            g.locale, g.high_contrast = expired.locale, expired.high_contrast
         raise LaunchExpired("launch token rejected: SignatureExpired") from exc
     except BadSignature as exc:
         raise LaunchExpired(f"launch token rejected: {type(exc).__name__}") from exc

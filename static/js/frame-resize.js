@@ -5,7 +5,9 @@
   if (window.parent === window) return;
   var last = 0;
   function send() {
-    var height = Math.ceil(document.documentElement.scrollHeight);
+    // The document's own height (scrollHeight never drops below the frame's, so a page that
+    // got shorter would keep the old height).
+    var height = Math.ceil(document.documentElement.getBoundingClientRect().height);
     if (height === last) return;
     last = height;
     window.parent.postMessage({subject: "lti.frameResize", height: height}, "*");

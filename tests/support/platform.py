@@ -66,6 +66,17 @@ window.addEventListener("message", (e) => {
 </script>
 """
 
+FRAME_RESIZE = """
+<script>
+window.resizes = [];
+window.addEventListener("message", (e) => {
+  if (!e.data || e.data.subject !== "lti.frameResize") return;
+  window.resizes.push(e.data.height);
+  document.getElementById("tool").style.height = e.data.height + "px";
+});
+</script>
+"""
+
 STORAGE_PAGE = """<!doctype html>
 <script>
 const store = {};
@@ -112,8 +123,10 @@ class TestPlatform:
     jwks_requests: int = 0
     base_url: str = ""
     tool_url: str = ""
-    # More custom fields for every launch, as a Canvas whose variables resolve to them.
+    # More custom fields for every launch, as a Canvas whose variables resolve to them, and
+    # the admin's locale (launch_presentation), as Canvas sends it.
     extra_custom: dict[str, str] = field(default_factory=dict)
+    locale: str | None = None
     # Dynamic Registration, as Canvas answers it: the token it handed out, what it received,
     # and knobs for its misbehaviours (see ``registration_endpoints``).
     registration_token: str = "registration-token-1"
@@ -177,6 +190,11 @@ class TestPlatform:
                 **self.extra_custom,
             },
         }
+        if self.locale:
+            claims[CLAIM + "launch_presentation"] = {
+                "document_target": "iframe",
+                "locale": self.locale,
+            }
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
@@ -217,8 +235,9 @@ class TestPlatform:
             if platform.storage:
                 params["lti_storage_target"] = "post_message_forwarding"
             src = platform.tool_url + "/lti/login?" + urlencode(params)
-            # The page itself answers lti.capabilities; the named frame keeps the data.
-            storage_frame = STORAGE_FRAME if platform.storage else ""
+            # The page itself answers lti.capabilities; the named frame keeps the data. It
+            # keeps the tool's lti.frameResize messages, and sizes the frame by them as Canvas.
+            storage_frame = (STORAGE_FRAME if platform.storage else "") + FRAME_RESIZE
             return Response(
                 "<!doctype html><html lang='en'><head><title>Test Canvas</title></head><body>"
                 "<h1>Test Canvas: Account</h1>"
