@@ -185,4 +185,3 @@ def test_upgrade_counts_the_stored_history_into_the_tally(scratch_url, make_app)
             for t in db.session.scalars(select(JobTally))
         }
         assert stored == expected
-        db.engine.dispose()

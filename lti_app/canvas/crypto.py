@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
@@ -35,18 +36,17 @@ def encrypt(secret: str) -> str:
 
 def decrypt(token: str) -> str:
     """The secret a stored value holds; ``SecretUnreadable`` when no configured key opens it."""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUnreadable(
-            "a stored Canvas secret cannot be decrypted with CANVAS_TOKEN_KEY"
-        ) from exc
+    return _open(_fernet().decrypt, token)
 
 
 def rotate(token: str) -> str:
     """A stored value re-encrypted with the current key."""
+    return _open(_fernet().rotate, token)
+
+
+def _open(action: Callable[[bytes], bytes], token: str) -> str:
     try:
-        return _fernet().rotate(token.encode()).decode()
+        return action(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable(
             "a stored Canvas secret cannot be decrypted with CANVAS_TOKEN_KEY"
