@@ -8,8 +8,10 @@ then to the browser's Accept-Language.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, refresh
+from flask_babel import Babel, get_translations, refresh
 
 from config.settings import ROOT
 
@@ -67,11 +69,38 @@ def init_app(app: Flask) -> None:
         default_translation_directories=str(ROOT / "lti_app" / "translations"),
     )
     app.jinja_env.globals["html_lang"] = lambda: html_lang(select_locale())
+    # Templates call gettext a few hundred times a page: look the catalog up once a request,
+    # not once a call (Flask-Babel's own callables find it through the context every time).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: translations().ugettext(message),
+        lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        newstyle=True,
+    )
     app.before_request(_forget_locale)
+
+
+def translations() -> Any:
+    """This request's catalog, looked up once."""
+    found = g.get("catalog")
+    if found is None:
+        found = g.catalog = get_translations()
+    return found
+
+
+def gettext(message: str, **variables: Any) -> str:
+    """``flask_babel.gettext`` through the request's cached catalog."""
+    text = translations().ugettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """``flask_babel.ngettext`` through the request's cached catalog (``num`` is given)."""
+    return translations().ungettext(singular, plural, num) % {"num": num, **variables}
 
 
 def _forget_locale() -> None:
     """Each request chooses its locale afresh: Flask-Babel keeps the choice in the app
     context, which requests share when one is already pushed (a CLI command, a test)."""
     g.pop("locale", None)
+    g.pop("catalog", None)
     refresh()

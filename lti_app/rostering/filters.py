@@ -84,9 +84,11 @@ class JobFilter:
         if start is None and end is None:
             stmt = stmt.where(JobTally.bucket == TOTAL)
         else:
-            stmt = stmt.where(JobTally.bucket > TOTAL)
-            if start is not None:
-                stmt = stmt.where(JobTally.bucket >= start)
+            # One lower bound only (SQLite walks the range of the first it picks): the
+            # window's start, else just past the all-time rows.
+            stmt = stmt.where(
+                JobTally.bucket >= start if start is not None else JobTally.bucket > TOTAL
+            )
             if end is not None:
                 stmt = stmt.where(JobTally.bucket < end)
         return int(db.session.scalar(stmt) or 0)

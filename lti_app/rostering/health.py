@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..extensions import db
 from ..timeutil import zone_or_utc
 from .models import JobStatus, RosteringJob
-from .tally import TOTAL, JobTally
+from .tally import JobTally
 
 DAYS = 30
 # The chart's stacking order, bottom up.
@@ -82,20 +82,24 @@ def summary(tenant_id: int, zone_name: str, now: datetime) -> Health:
     zone = zone_or_utc(zone_name)
     days, start, end = window(zone_name, now)
     per_day: dict[date, dict[str, int]] = {day: {} for day in days}
+    # Each quarter hour's day, decided by the database against the days' starts in the admin's
+    # zone (daylight saving included): a few dozen rows come back, not one per quarter hour.
+    starts = [datetime.combine(day, time(), tzinfo=zone) for day in days[1:]]
+    day_of = case(*((JobTally.bucket < s, n) for n, s in enumerate(starts)), else_=len(starts))
     rows = db.session.execute(
-        select(JobTally.bucket, JobTally.status, func.sum(JobTally.count))
+        select(day_of, JobTally.status, func.sum(JobTally.count))
         .where(
+            # The window's own bounds only (it starts long after TOTAL): an extra lower bound
+            # can make SQLite walk the tenant's whole tally from 1970.
             JobTally.tenant_id == tenant_id,
-            JobTally.bucket > TOTAL,
             JobTally.bucket >= start,
             JobTally.bucket < end,
         )
-        .group_by(JobTally.bucket, JobTally.status)
+        .group_by(day_of, JobTally.status)
     )
-    for bucket, status, count in rows:
-        counts = per_day.get(bucket.astimezone(zone).date())
-        if counts is not None and count:
-            counts[status] = counts.get(status, 0) + int(count)
+    for index, status, count in rows:
+        if count:
+            per_day[days[index]][status] = int(count)
     last_success = db.session.scalar(
         select(func.max(RosteringJob.updated_at)).where(
             RosteringJob.tenant_id == tenant_id,

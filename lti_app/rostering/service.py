@@ -240,21 +240,35 @@ def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob
     return rows if newest else rows[::-1]
 
 
+def newest_key(tenant_id: int) -> Key | None:
+    """The position of the tenant's most recently updated job: it moves whenever a job is
+    added or changes (the health section's cache key)."""
+    row = db.session.execute(
+        select(RosteringJob.updated_at, RosteringJob.id)
+        .where(RosteringJob.tenant_id == tenant_id)
+        .order_by(*newest_first())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
 def job_states(tenant_id: int, public_ids: list[str]) -> list[Any]:
     """Status, stage and time of some of the tenant's jobs, by public id (the live check)."""
     if not public_ids:
         return []
-    return list(
-        db.session.execute(
-            select(
-                RosteringJob.public_id,
-                RosteringJob.type,
-                RosteringJob.status,
-                RosteringJob.stage,
-                RosteringJob.updated_at,
-            ).where(RosteringJob.tenant_id == tenant_id, RosteringJob.public_id.in_(public_ids))
-        )
+    # Found by the unique public id alone, another tenant's rows dropped here: with the tenant
+    # in the WHERE clause SQLite may walk all the tenant's rows by its index instead.
+    rows = db.session.execute(
+        select(
+            RosteringJob.tenant_id,
+            RosteringJob.public_id,
+            RosteringJob.type,
+            RosteringJob.status,
+            RosteringJob.stage,
+            RosteringJob.updated_at,
+        ).where(RosteringJob.public_id.in_(public_ids))
     )
+    return [row for row in rows if row.tenant_id == tenant_id]
 
 
 def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> RosteringJob | None:

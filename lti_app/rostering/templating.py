@@ -6,12 +6,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from babel.dates import format_date, format_skeleton, format_time, format_timedelta
+from babel import Locale
+from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from flask import Flask, current_app, g
-from flask_babel import get_locale, gettext, ngettext
+from flask_babel import get_locale
 from markupsafe import Markup
 
+from ..i18n import gettext, ngettext
 from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
 from .models import SCHEDULED_POSTER, STAGES, STATUS_LABELS, TYPES
@@ -55,8 +57,9 @@ def get_locale_name() -> str:
 
 
 def short_day(day: date) -> str:
-    """A day as the chart labels it: "3 Nov", "3 nov", "3 de nov."."""
-    return format_skeleton("MMMd", day, locale=get_locale_name())
+    """A day as the chart labels it: "Nov 3", "3 nov", "3 de nov."."""
+    locale = Locale.parse(get_locale_name())
+    return format_date(day, locale.datetime_skeletons["MMMd"], locale=locale)
 
 
 def iso_time(value: datetime | None) -> str:

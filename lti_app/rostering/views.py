@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import (
@@ -16,6 +17,7 @@ from flask import (
     stream_with_context,
 )
 from flask_babel import gettext
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..canvas.connections import tab_status
@@ -24,12 +26,47 @@ from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, filters, health, service, sync
 from .schedule import describe_interval, next_run
-from .templating import iso_time, local_time, status_badge, tool_word
+from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 
 
 def _int_arg(name: str, default: int) -> int:
     value = request.args.get(name, type=int)
     return default if value is None else value
+
+
+HEALTH_TTL = 30.0  # seconds a rendered health section is reused ("12 hours ago" stays true)
+_TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
+_health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
+
+
+def _health_section() -> Markup:
+    """The sync health section, rendered once and reused while the tenant's newest job and the
+    admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
+    pager and Refresh, pay one indexed row instead of the summary and its chart. The launch
+    token in its day links is put in per request."""
+    launch = g.launch
+    key = (
+        launch.tenant_id,
+        launch.timezone,
+        get_locale_name(),
+        service.newest_key(launch.tenant_id),
+    )
+    now = time.monotonic()
+    cached = _health_cache.get(key)
+    if cached is None or now - cached[0] > HEALTH_TTL:
+        token, g.launch_token = g.launch_token, _TOKEN_SLOT
+        try:
+            html = render_template(
+                "rostering/_health.html",
+                health=health.summary(launch.tenant_id, launch.timezone, utcnow()),
+            )
+        finally:
+            g.launch_token = token
+        if len(_health_cache) > 1000:
+            _health_cache.clear()
+        _health_cache[key] = cached = (now, html)
+    # A rendered (escaped) template; the token is URL-safe base64.
+    return Markup(cached[1].replace(_TOKEN_SLOT, g.launch_token))  # noqa: S704
 
 
 def _filter() -> filters.JobFilter:
@@ -63,7 +100,7 @@ def index() -> str:
         "rostering/index.html",
         jobs=jobs,
         job_filter=job_filter,
-        health=health.summary(tenant_id, g.launch.timezone, utcnow()),
+        health_html=_health_section(),
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
@@ -116,9 +153,7 @@ def live() -> Response:
         "launch_token": g.launch_token,
     }
     if changed or request.args.get("pending") != ("1" if pending else "0"):
-        answer["health_html"] = render_template(
-            "rostering/_health.html", health=health.summary(tenant_id, g.launch.timezone, utcnow())
-        )
+        answer["health_html"] = str(_health_section())
     return jsonify(answer)
 
 
