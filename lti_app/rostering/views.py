@@ -128,8 +128,7 @@ def live() -> Response:
     tenant_id = g.launch.tenant_id
     ids = request.args.getlist("job")[:100]
     seen = dict(zip(ids, request.args.getlist("seen"), strict=False))
-    overview = sync.overview(tenant_id)
-    states = service.job_states(tenant_id, ids)
+    states, running, pending = service.live_states(tenant_id, ids)
     if len(states) != len(set(ids)):
         abort(404)  # a job of another tenant, or none
     changed: dict[str, dict[str, str]] = {}
@@ -145,11 +144,10 @@ def live() -> Response:
             "updated_iso": iso_time(job.updated_at),
             "announcement": gettext(ANNOUNCED[job.status], type=tool_word(job.type)),
         }
-    pending = overview.pending_request
     answer: dict[str, Any] = {
         "jobs": changed,
-        "running": overview.running,
-        "pending": bool(pending),
+        "running": running,
+        "pending": pending,
         "launch_token": g.launch_token,
     }
     if changed or request.args.get("pending") != ("1" if pending else "0"):
