@@ -39,17 +39,18 @@ _TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
 _health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
-def _health_section() -> Markup:
+def _health_section(newest: service.Key | None = None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
     pager and Refresh, pay one indexed row instead of the summary and its chart. The launch
-    token in its day links is put in per request."""
+    token in its day links is put in per request. ``newest`` is the newest job's position when
+    the caller holds it already (the unfiltered list's first page starts with that job)."""
     launch = g.launch
     key = (
         launch.tenant_id,
         launch.timezone,
         get_locale_name(),
-        service.newest_key(launch.tenant_id),
+        newest or service.newest_key(launch.tenant_id),
     )
     now = time.monotonic()
     cached = _health_cache.get(key)
@@ -100,7 +101,11 @@ def index() -> str:
         "rostering/index.html",
         jobs=jobs,
         job_filter=job_filter,
-        health_html=_health_section(),
+        health_html=_health_section(
+            (jobs.jobs[0].updated_at, jobs.jobs[0].id)
+            if jobs.page == 1 and not narrowed and jobs.jobs
+            else None
+        ),
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
