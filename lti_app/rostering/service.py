@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 
@@ -256,27 +256,14 @@ def newest_key(tenant_id: int) -> Key | None:
 def live_states(tenant_id: int, public_ids: list[str]) -> tuple[list[Any], bool, bool]:
     """The live check: status, stage and time of some of the tenant's jobs by public id,
     whether one of its syncs runs, whether a Sync now waits (two light queries)."""
-    # The statuses are written into the SQL: as parameters, PostgreSQL's generic plan (used
-    # once a statement has run five times) cannot see that In Progress is rare, and scans.
-    running = (
-        select(RosteringJob.id)
-        .where(
-            RosteringJob.tenant_id == tenant_id,
-            RosteringJob.status == literal(JobStatus.IN_PROGRESS.value, literal_execute=True),
-        )
-        .exists()
-        .correlate(None)
+    running = select(RosteringJob.id).where(
+        RosteringJob.tenant_id == tenant_id, RosteringJob.status == JobStatus.IN_PROGRESS.value
     )
-    pending = (
-        select(SyncRequest.id)
-        .where(
-            SyncRequest.tenant_id == tenant_id,
-            SyncRequest.status == literal(SyncRequestStatus.PENDING.value, literal_execute=True),
-        )
-        .exists()
-        .correlate(None)
+    pending = select(SyncRequest.id).where(
+        SyncRequest.tenant_id == tenant_id,
+        SyncRequest.status == SyncRequestStatus.PENDING.value,
     )
-    flags = db.session.execute(select(running, pending)).one()
+    flags = db.session.execute(select(running.exists(), pending.exists())).one()
     if not public_ids:
         return [], bool(flags[0]), bool(flags[1])
     # Found by the unique public id alone, another tenant's rows dropped here: with the tenant
