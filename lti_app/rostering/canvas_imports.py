@@ -18,11 +18,20 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..timeutil import utcnow
-from .models import SCHEDULED_POSTER, JobFile, JobMessage, JobStatus, RosteringJob, Trigger
+from .models import (
+    CANVAS_IMPORT,
+    SCHEDULED_POSTER,
+    SIS_IMPORT,
+    JobFile,
+    JobMessage,
+    JobStatus,
+    RosteringJob,
+    Trigger,
+)
 from .service import JobConflict, NewJob, count_new_jobs, create_job
 
-IMPORT_TYPE = "SIS Import"
-IMPORT_STAGE = "Canvas Import"
+IMPORT_TYPE = SIS_IMPORT
+IMPORT_STAGE = CANVAS_IMPORT
 IMPORT_FILE = "canvas_sis_import.json"
 CANVAS = "canvas"
 

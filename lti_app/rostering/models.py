@@ -70,9 +70,11 @@ class Trigger(enum.StrEnum):
 
 
 # The stages a sync passes through, in order.
-STAGES = (N_("Queued"), N_("Roster Extract"), N_("Data Conversion"), N_("Canvas Import"))
-# The job types the tool itself names.
-TYPES = (N_("Roster Import"), N_("SIS Import"))
+CANVAS_IMPORT = N_("Canvas Import")
+STAGES = (N_("Queued"), N_("Roster Extract"), N_("Data Conversion"), CANVAS_IMPORT)
+# The job types the tool itself names: an agent's sync, and a mirrored Canvas SIS import.
+SIS_IMPORT = N_("SIS Import")
+TYPES = (N_("Roster Import"), SIS_IMPORT)
 
 
 def new_public_id() -> str:
