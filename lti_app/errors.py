@@ -12,7 +12,6 @@ from flask_babel import gettext
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
-    DisconnectionError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
@@ -131,9 +130,7 @@ def register(app: Flask) -> None:
                 ),
                 [{"field": "body", "message": _first_line(exc.orig)}],
             )
-        if exc.connection_invalidated or isinstance(
-            exc, OperationalError | InterfaceError | DisconnectionError
-        ):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             log.error("database unavailable: %s", exc.orig.__class__.__name__)
             return error_response(
                 503,
