@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,6 +31,26 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_only(view: F) -> F:
+    """Run a view that only reads outside a transaction (autocommit), from its first query on.
+
+    On PostgreSQL, in READ COMMITTED, each statement sees its own snapshot whether or not a
+    transaction surrounds it, so the transaction bought nothing but a BEGIN and a ROLLBACK:
+    two of the round trips a page and the live check used to pay. (SQLite's driver only
+    begins a transaction before a write, so its reads never had one.) Put it outside
+    ``require_launch``, whose lookup is the view's first query.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

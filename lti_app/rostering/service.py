@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 
@@ -253,33 +253,60 @@ def newest_key(tenant_id: int) -> Key | None:
     return (row[0], row[1]) if row else None
 
 
+def in_sql(value: str) -> Any:
+    """A constant written into the SQL rather than sent as a parameter. PostgreSQL plans a
+    prepared statement (psycopg prepares one after five runs) without its parameters' values;
+    for "any job In Progress?" it then guesses a third of the history matches and reads the
+    table from the start: 160 ms at a million finished jobs. With the status in the SQL it
+    knows from the statistics that almost none do and asks the index."""
+    return literal(value, literal_execute=True)
+
+
+# The live check's two flags, and the same with the rows it names: each one statement, built
+# once (the page's tab polls this every few seconds while a sync runs).
+_RUNNING = (
+    select(RosteringJob.id)
+    .where(
+        RosteringJob.tenant_id == bindparam("tenant_id"),
+        RosteringJob.status == in_sql(JobStatus.IN_PROGRESS.value),
+    )
+    .exists()
+)
+_PENDING = (
+    select(SyncRequest.id)
+    .where(
+        SyncRequest.tenant_id == bindparam("tenant_id"),
+        SyncRequest.status == in_sql(SyncRequestStatus.PENDING.value),
+    )
+    .exists()
+)
+_LIVE_FLAGS = select(_RUNNING, _PENDING)
+# Rows found by the unique public id alone, another tenant's dropped after: with the tenant in
+# the WHERE clause SQLite may walk all the tenant's rows by its index instead. The flags ride
+# along on each row (evaluated once: they do not depend on it).
+_LIVE_ROWS = select(
+    RosteringJob.tenant_id,
+    RosteringJob.public_id,
+    RosteringJob.type,
+    RosteringJob.status,
+    RosteringJob.stage,
+    RosteringJob.updated_at,
+    _RUNNING.label("running"),
+    _PENDING.label("pending"),
+).where(RosteringJob.public_id.in_(bindparam("public_ids", expanding=True)))
+
+
 def live_states(tenant_id: int, public_ids: list[str]) -> tuple[list[Any], bool, bool]:
     """The live check: status, stage and time of some of the tenant's jobs by public id,
-    whether one of its syncs runs, whether a Sync now waits (two light queries)."""
-    running = select(RosteringJob.id).where(
-        RosteringJob.tenant_id == tenant_id, RosteringJob.status == JobStatus.IN_PROGRESS.value
-    )
-    pending = select(SyncRequest.id).where(
-        SyncRequest.tenant_id == tenant_id,
-        SyncRequest.status == SyncRequestStatus.PENDING.value,
-    )
-    flags = db.session.execute(select(running.exists(), pending.exists())).one()
+    whether one of its syncs runs, whether a Sync now waits (one query)."""
     if not public_ids:
+        flags = db.session.execute(_LIVE_FLAGS, {"tenant_id": tenant_id}).one()
         return [], bool(flags[0]), bool(flags[1])
-    # Found by the unique public id alone, another tenant's rows dropped here: with the tenant
-    # in the WHERE clause SQLite may walk all the tenant's rows by its index instead.
-    rows = db.session.execute(
-        select(
-            RosteringJob.tenant_id,
-            RosteringJob.public_id,
-            RosteringJob.type,
-            RosteringJob.status,
-            RosteringJob.stage,
-            RosteringJob.updated_at,
-        ).where(RosteringJob.public_id.in_(public_ids))
-    )
+    rows = db.session.execute(_LIVE_ROWS, {"tenant_id": tenant_id, "public_ids": public_ids})
     mine = [row for row in rows if row.tenant_id == tenant_id]
-    return mine, bool(flags[0]), bool(flags[1])
+    if not mine:
+        return [], False, False  # none of them the tenant's: the caller answers 404
+    return mine, bool(mine[0].running), bool(mine[0].pending)
 
 
 def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> RosteringJob | None:

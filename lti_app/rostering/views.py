@@ -21,6 +21,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..canvas.connections import tab_status
+from ..extensions import reads_only
 from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
@@ -39,19 +40,14 @@ _TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
 _health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
-def _health_section(newest: service.Key | None = None) -> Markup:
+def _health_section(newest: service.Key | None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
-    pager and Refresh, pay one indexed row instead of the summary and its chart. The launch
-    token in its day links is put in per request. ``newest`` is the newest job's position when
-    the caller holds it already (the unfiltered list's first page starts with that job)."""
+    pager and Refresh, pay nothing for the summary and its chart. The launch
+    token in its day links is put in per request. ``newest`` is the newest job's position
+    (``service.newest_key``; the tab's overview query brings it along)."""
     launch = g.launch
-    key = (
-        launch.tenant_id,
-        launch.timezone,
-        get_locale_name(),
-        newest or service.newest_key(launch.tenant_id),
-    )
+    key = (launch.tenant_id, launch.timezone, get_locale_name(), newest)
     now = time.monotonic()
     cached = _health_cache.get(key)
     if cached is None or now - cached[0] > HEALTH_TTL:
@@ -75,6 +71,7 @@ def _filter() -> filters.JobFilter:
 
 
 @bp.route("/")
+@reads_only
 @require_launch
 def index() -> str:
     """The Rostering tab: Schedule, sync health and the Rostering Jobs list."""
@@ -101,11 +98,7 @@ def index() -> str:
         "rostering/index.html",
         jobs=jobs,
         job_filter=job_filter,
-        health_html=_health_section(
-            (jobs.jobs[0].updated_at, jobs.jobs[0].id)
-            if jobs.page == 1 and not narrowed and jobs.jobs
-            else None
-        ),
+        health_html=_health_section(overview.newest),
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=next_run(schedule, utcnow()) if schedule else None,
@@ -125,6 +118,7 @@ ANNOUNCED = {
 
 
 @bp.route("/live")
+@reads_only
 @require_launch
 def live() -> Response:
     """Live status for the page: the rows it names (``job``, up to 100, with the status the
@@ -156,7 +150,7 @@ def live() -> Response:
         "launch_token": g.launch_token,
     }
     if changed or request.args.get("pending") != ("1" if pending else "0"):
-        answer["health_html"] = str(_health_section())
+        answer["health_html"] = str(_health_section(service.newest_key(tenant_id)))
     return jsonify(answer)
 
 
