@@ -47,7 +47,10 @@ def reads_only(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # A transaction already begun (an app context the caller pushed, as a test or a
+        # command does) is left as it is; a request's own session starts without one.
+        if not db.session().in_transaction():
+            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

@@ -280,11 +280,11 @@ _PENDING = (
     )
     .exists()
 )
-_LIVE_FLAGS = select(_RUNNING, _PENDING)
+LIVE_FLAGS = select(_RUNNING, _PENDING)
 # Rows found by the unique public id alone, another tenant's dropped after: with the tenant in
 # the WHERE clause SQLite may walk all the tenant's rows by its index instead. The flags ride
 # along on each row (evaluated once: they do not depend on it).
-_LIVE_ROWS = select(
+LIVE_ROWS = select(
     RosteringJob.tenant_id,
     RosteringJob.public_id,
     RosteringJob.type,
@@ -300,9 +300,9 @@ def live_states(tenant_id: int, public_ids: list[str]) -> tuple[list[Any], bool,
     """The live check: status, stage and time of some of the tenant's jobs by public id,
     whether one of its syncs runs, whether a Sync now waits (one query)."""
     if not public_ids:
-        flags = db.session.execute(_LIVE_FLAGS, {"tenant_id": tenant_id}).one()
+        flags = db.session.execute(LIVE_FLAGS, {"tenant_id": tenant_id}).one()
         return [], bool(flags[0]), bool(flags[1])
-    rows = db.session.execute(_LIVE_ROWS, {"tenant_id": tenant_id, "public_ids": public_ids})
+    rows = db.session.execute(LIVE_ROWS, {"tenant_id": tenant_id, "public_ids": public_ids})
     mine = [row for row in rows if row.tenant_id == tenant_id]
     if not mine:
         return [], False, False  # none of them the tenant's: the caller answers 404
