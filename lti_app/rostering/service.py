@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select, tuple_, update
+from sqlalchemy import Exists, Select, bindparam, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 
@@ -241,15 +241,21 @@ def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob
     return rows if newest else rows[::-1]
 
 
-def newest_key(tenant_id: int) -> Key | None:
-    """The position of the tenant's most recently updated job: it moves whenever a job is
-    added or changes (the health section's cache key)."""
-    row = db.session.execute(
+def newest(tenant: Any) -> Select[Any]:
+    """The place of the tenant's most recently updated job, ``(updated_at, id)``: it moves
+    whenever a job is added or changes (the health section's cache key). ``tenant`` is an id
+    or a column (a correlated subquery)."""
+    return (
         select(RosteringJob.updated_at, RosteringJob.id)
-        .where(RosteringJob.tenant_id == tenant_id)
+        .where(RosteringJob.tenant_id == tenant)
         .order_by(*newest_first())
         .limit(1)
-    ).first()
+    )
+
+
+def newest_key(tenant_id: int) -> Key | None:
+    """The tenant's newest job's place, or None when it has none."""
+    row = db.session.execute(newest(tenant_id)).first()
     return (row[0], row[1]) if row else None
 
 
@@ -262,24 +268,35 @@ def in_sql(value: str) -> Any:
     return literal(value, literal_execute=True)
 
 
+def any_running(tenant: Any) -> Exists:
+    """Whether one of the tenant's syncs is In Progress (``tenant``: an id, a parameter or a
+    column)."""
+    return (
+        select(RosteringJob.id)
+        .where(
+            RosteringJob.tenant_id == tenant,
+            RosteringJob.status == in_sql(JobStatus.IN_PROGRESS.value),
+        )
+        .exists()
+    )
+
+
+def any_pending(tenant: Any) -> Exists:
+    """Whether the tenant's admins have a Sync now request waiting for an agent."""
+    return (
+        select(SyncRequest.id)
+        .where(
+            SyncRequest.tenant_id == tenant,
+            SyncRequest.status == in_sql(SyncRequestStatus.PENDING.value),
+        )
+        .exists()
+    )
+
+
 # The live check's two flags, and the same with the rows it names: each one statement, built
 # once (the page's tab polls this every few seconds while a sync runs).
-_RUNNING = (
-    select(RosteringJob.id)
-    .where(
-        RosteringJob.tenant_id == bindparam("tenant_id"),
-        RosteringJob.status == in_sql(JobStatus.IN_PROGRESS.value),
-    )
-    .exists()
-)
-_PENDING = (
-    select(SyncRequest.id)
-    .where(
-        SyncRequest.tenant_id == bindparam("tenant_id"),
-        SyncRequest.status == in_sql(SyncRequestStatus.PENDING.value),
-    )
-    .exists()
-)
+_RUNNING = any_running(bindparam("tenant_id"))
+_PENDING = any_pending(bindparam("tenant_id"))
 LIVE_FLAGS = select(_RUNNING, _PENDING)
 # Rows found by the unique public id alone, another tenant's dropped after: with the tenant in
 # the WHERE clause SQLite may walk all the tenant's rows by its index instead. The flags ride

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
-from .models import JobStatus, RosteringJob, SyncRequest, SyncRequestStatus, SyncSchedule
-from .service import JobConflict, Key, in_sql, newest_first
+from .models import RosteringJob, SyncRequest, SyncRequestStatus, SyncSchedule
+from .service import JobConflict, Key, any_running, in_sql, newest
 
 
 @dataclass(frozen=True)
@@ -29,20 +29,11 @@ def overview(tenant_id: int) -> Overview:
     """The tenant's schedule, pending "Sync now" request, whether a sync is running and where
     its newest job is, in one query (each is at most one row: the tab pays one round trip,
     not four)."""
-    running = exists().where(
-        RosteringJob.tenant_id == Tenant.id,
-        RosteringJob.status == in_sql(JobStatus.IN_PROGRESS.value),
-    )
-    newest = (
-        select(RosteringJob.updated_at)
-        .where(RosteringJob.tenant_id == Tenant.id)
-        .order_by(*newest_first())
-        .limit(1)
-    )
-    newest_at = newest.scalar_subquery()
-    newest_id = newest.with_only_columns(RosteringJob.id).scalar_subquery()
+    newest_job = newest(Tenant.id)
+    newest_at = newest_job.with_only_columns(RosteringJob.updated_at).scalar_subquery()
+    newest_id = newest_job.with_only_columns(RosteringJob.id).scalar_subquery()
     stmt = (
-        select(SyncSchedule, SyncRequest, running, newest_at, newest_id)
+        select(SyncSchedule, SyncRequest, any_running(Tenant.id), newest_at, newest_id)
         .select_from(Tenant)
         .outerjoin(SyncSchedule, SyncSchedule.tenant_id == Tenant.id)
         .outerjoin(
