@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.extensions import db
-from lti_app.rostering import canvas_imports, health, service
+from lti_app.rostering import canvas_imports, health, service, sync
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.rostering.tally import TOTAL, JobTally, bucket_of
 from lti_app.rostering.templating import day_label
@@ -224,3 +224,23 @@ def test_live_status_reports_what_changed_and_keeps_to_the_tenant(make_job, laun
     )
     assert live((other, "in_progress")).status_code == 404
     assert client.get("/rostering/live", query_string={"job": running.public_id}).status_code == 401
+
+
+def test_live_status_with_no_rows_follows_a_sync_now_request(launcher, client, tenant_ids):
+    """A new institution's empty list: the page still checks while its Sync now waits, and
+    hears when an agent took it and nothing waits any more."""
+    token = launcher.admin_token("dep-a")
+    client.post("/rostering/sync_requests", data={"launch_token": token})
+
+    def live(pending: str):
+        query = {"launch_token": token, "pending": pending}
+        return client.get("/rostering/live", query_string=query).json
+
+    waiting = live("1")
+    assert waiting["pending"] is True and waiting["running"] is False
+    assert waiting["jobs"] == {} and "health_html" not in waiting
+    request = sync.pending_request(tenant_ids["dep-a"])
+    sync.claim(tenant_ids["dep-a"], request.id, "agent-1")
+    taken = live("1")
+    assert taken["pending"] is False
+    assert "No syncs yet" in taken["health_html"]  # the section is sent again on a change
