@@ -298,32 +298,56 @@ def any_pending(tenant: Any) -> Exists:
 _RUNNING = any_running(bindparam("tenant_id"))
 _PENDING = any_pending(bindparam("tenant_id"))
 LIVE_FLAGS = select(_RUNNING, _PENDING)
-# Rows found by the unique public id alone, another tenant's dropped after: with the tenant in
-# the WHERE clause SQLite may walk all the tenant's rows by its index instead. The flags ride
-# along on each row (evaluated once: they do not depend on it).
-LIVE_ROWS = select(
+# Jobs are found by their unique public id alone, another tenant's dropped after: with the
+# tenant in the WHERE clause SQLite may walk all the tenant's rows by its index instead.
+_NAMED = RosteringJob.public_id.in_(bindparam("public_ids", expanding=True))
+# A check reads the statuses of the rows the page shows, the flags riding along (evaluated
+# once: they do not depend on the row); only rows whose status moved are read whole.
+LIVE_STATUSES = select(
+    RosteringJob.tenant_id,
+    RosteringJob.public_id,
+    RosteringJob.status,
+    _RUNNING.label("running"),
+    _PENDING.label("pending"),
+).where(_NAMED)
+_LIVE_DETAILS = select(
     RosteringJob.tenant_id,
     RosteringJob.public_id,
     RosteringJob.type,
     RosteringJob.status,
     RosteringJob.stage,
     RosteringJob.updated_at,
-    _RUNNING.label("running"),
-    _PENDING.label("pending"),
-).where(RosteringJob.public_id.in_(bindparam("public_ids", expanding=True)))
+).where(_NAMED)
 
 
-def live_states(tenant_id: int, public_ids: list[str]) -> tuple[list[Any], bool, bool]:
-    """The live check: status, stage and time of some of the tenant's jobs by public id,
-    whether one of its syncs runs, whether a Sync now waits (one query)."""
+@dataclass(frozen=True)
+class LiveCheck:
+    """What the live check learns in one query."""
+
+    statuses: dict[str, str]  # public id → status, for those of the ids that are the tenant's
+    running: bool  # one of the tenant's syncs is In Progress
+    pending: bool  # a Sync now request waits for an agent
+
+
+def live_check(tenant_id: int, public_ids: list[str]) -> LiveCheck:
+    """The statuses of some of the tenant's jobs by public id, whether one of its syncs runs
+    and whether a Sync now waits: one query."""
     if not public_ids:
         flags = db.session.execute(LIVE_FLAGS, {"tenant_id": tenant_id}).one()
-        return [], bool(flags[0]), bool(flags[1])
-    rows = db.session.execute(LIVE_ROWS, {"tenant_id": tenant_id, "public_ids": public_ids})
+        return LiveCheck({}, bool(flags[0]), bool(flags[1]))
+    rows = db.session.execute(LIVE_STATUSES, {"tenant_id": tenant_id, "public_ids": public_ids})
     mine = [row for row in rows if row.tenant_id == tenant_id]
     if not mine:
-        return [], False, False  # none of them the tenant's: the caller answers 404
-    return mine, bool(mine[0].running), bool(mine[0].pending)
+        return LiveCheck({}, False, False)  # none of them the tenant's
+    return LiveCheck(
+        {row.public_id: row.status for row in mine}, bool(mine[0].running), bool(mine[0].pending)
+    )
+
+
+def live_details(tenant_id: int, public_ids: list[str]) -> list[Any]:
+    """Type, status, stage and time of some of the tenant's jobs (those a check found moved)."""
+    rows = db.session.execute(_LIVE_DETAILS, {"public_ids": public_ids})
+    return [row for row in rows if row.tenant_id == tenant_id]
 
 
 def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> RosteringJob | None:

@@ -127,29 +127,27 @@ def live() -> Response:
     tenant_id = g.launch.tenant_id
     ids = request.args.getlist("job")[:100]
     seen = dict(zip(ids, request.args.getlist("seen"), strict=False))
-    states, running, pending = service.live_states(tenant_id, ids)
-    if len(states) != len(set(ids)):
+    check = service.live_check(tenant_id, ids)
+    if len(check.statuses) != len(set(ids)):
         abort(404)  # a job of another tenant, or none
+    moved = [job for job, status in check.statuses.items() if seen.get(job) != status]
     changed: dict[str, dict[str, str]] = {}
-    for job in states:
-        if seen.get(job.public_id) == job.status:
-            continue
-        when = local_time(job.updated_at)
+    for job in service.live_details(tenant_id, moved) if moved else []:
         changed[job.public_id] = {
             "status": job.status,
             "badge": str(status_badge(job.status)),
             "stage": tool_word(job.stage),
-            "updated": when,
+            "updated": local_time(job.updated_at),
             "updated_iso": iso_time(job.updated_at),
             "announcement": gettext(ANNOUNCED[job.status], type=tool_word(job.type)),
         }
     answer: dict[str, Any] = {
         "jobs": changed,
-        "running": running,
-        "pending": pending,
+        "running": check.running,
+        "pending": check.pending,
         "launch_token": g.launch_token,
     }
-    if changed or request.args.get("pending") != ("1" if pending else "0"):
+    if changed or request.args.get("pending") != ("1" if check.pending else "0"):
         answer["health_html"] = str(_health_section(service.newest_key(tenant_id)))
     return jsonify(answer)
 

@@ -98,7 +98,7 @@ def test_any_sync_running_stays_on_the_index_when_prepared(tenant_ids):
     db.session.execute(text("ANALYZE rostering_job"))
     for statement, params in (
         (service.LIVE_FLAGS, {"tenant_id": tenant}),
-        (service.LIVE_ROWS, {"tenant_id": tenant, "public_ids": ["a" * 32, "b" * 32]}),
+        (service.LIVE_STATUSES, {"tenant_id": tenant, "public_ids": ["a" * 32, "b" * 32]}),
     ):
         plan = _generic_plan(statement, params)
         assert "Seq Scan on rostering_job" not in plan, plan
