@@ -43,8 +43,8 @@ _health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 def _health_section(newest: service.Key | None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
-    pager and Refresh, pay nothing for the summary and its chart. The launch
-    token in its day links is put in per request. ``newest`` is the newest job's position
+    pager and Refresh, pay nothing for the summary and its chart. The launch token in its day
+    links is put in per request. ``newest`` is the newest job's position
     (``service.newest_key``; the tab's overview query brings it along)."""
     launch = g.launch
     key = (launch.tenant_id, launch.timezone, get_locale_name(), newest)
