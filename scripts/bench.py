@@ -197,6 +197,19 @@ def generate(url: str, histories: list[tuple[int, int, int]], slice_size: int = 
         return sum(pool.map(store_slice, [url] * len(parts), parts))
 
 
+def settle() -> None:
+    """Make a history just loaded look like one loaded long ago: what autovacuum does to a
+    freshly loaded table (statistics, visibility map) and the checkpoint that writes the load
+    out are done before measuring, rather than left to run in the background during it."""
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if db.engine.dialect.name == "postgresql":
+            connection.execute(text("VACUUM ANALYZE"))
+            connection.execute(text("CHECKPOINT"))
+        else:
+            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
 def bench_database(
     name: str, url: str, args: argparse.Namespace, platform: TestPlatform
 ) -> list[Row]:
@@ -237,16 +250,7 @@ def bench_database(
                 1_000_000 / (stored / generated) <= 40,
             )
         )
-        # A history loaded long ago, not a minute ago: what autovacuum does to a freshly loaded
-        # table (statistics, visibility map), and the checkpoint that writes the load out, are
-        # done before measuring rather than left to run in the background during it.
-        db.session.commit()
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            if db.engine.dialect.name == "postgresql":
-                c.execute(text("VACUUM ANALYZE"))
-                c.execute(text("CHECKPOINT"))
-            else:
-                c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        settle()
 
     # --- the Rostering page ------------------------------------------------------------
     clock = ServerClock(app)
@@ -665,16 +669,7 @@ def bench_canvas(
         first_sync = time.perf_counter() - started
         stored = service.job_count(tenant.id)
         assert stored == args.canvas_imports, stored
-        # A history loaded long ago, not a minute ago: what autovacuum does to a freshly loaded
-        # table (statistics, visibility map), and the checkpoint that writes the load out, are
-        # done before measuring rather than left to run in the background during it.
-        db.session.commit()
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            if db.engine.dialect.name == "postgresql":
-                c.execute(text("VACUUM ANALYZE"))
-                c.execute(text("CHECKPOINT"))
-            else:
-                c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        settle()
         rows.append(
             Row(
                 name,
