@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select
 
+from .. import crypto
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
-from . import crypto
 from .models import CanvasApiKey, CanvasConnection, ConnectionState
 
 

@@ -174,7 +174,8 @@ def _store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> i
     for report in reports:
         if connection.newest_created_at is None or report.created_at > connection.newest_created_at:
             connection.newest_created_at = report.created_at
-    return record_imports(connection.tenant_id, reports)
+    # The first read of a history tells nobody: only what finishes from now on is news.
+    return record_imports(connection.tenant_id, reports, announce=connection.backfill_done)
 
 
 def poll(

@@ -10,11 +10,12 @@ from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
+from .. import crypto
 from ..extensions import db
 from ..lti.models import Launch
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
-from . import bp, connections, crypto, oauth
+from . import bp, connections, oauth
 from .client import CanvasError
 
 log = logging.getLogger(__name__)

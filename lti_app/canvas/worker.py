@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+from .. import crypto
 from ..extensions import db
 from ..i18n import N_
 from ..timeutil import utcnow
-from . import connections, crypto, oauth
+from . import connections, oauth
 from .client import AccountRefused, CanvasClient, CanvasError, TokenRejected
 from .mirror import PollResult, poll
 from .models import CanvasConnection, ConnectionState

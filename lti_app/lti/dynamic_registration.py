@@ -13,10 +13,7 @@ an operator names the host, a timeout and a size limit on every answer.
 
 from __future__ import annotations
 
-import fnmatch
-import ipaddress
 import json
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +22,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
+from .. import outbound
 from ..extensions import db
 from ..timeutil import utcnow
 from . import registry, tool_config
@@ -53,39 +51,23 @@ class PlatformConfiguration:
     placement: str  # Account Navigation, named as the platform names it
 
 
-def _allowed(host: str) -> tuple[bool, bool]:
-    """Whether the host is allowed, and whether an operator named it exactly."""
-    patterns = [p.lower() for p in current_app.config["REGISTRATION_ALLOWED_HOSTS"]]
-    return (
-        any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns),
-        host in patterns,
-    )
-
-
 def guard(url: str) -> str:
     """Refuse a URL the tool must not fetch; return its host."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    production = current_app.config["APP_ENV"] == "production"
-    schemes = ("https",) if production else ("https", "http")
-    if parts.scheme not in schemes or not host:
+    config = current_app.config
+    try:
+        return outbound.check(
+            url,
+            config["REGISTRATION_ALLOWED_HOSTS"],
+            https_only=config["APP_ENV"] == "production",
+        )
+    except outbound.UrlRefused as exc:
+        if exc.kind == "not_allowed":
+            raise RegistrationRefused(NOT_ALLOWED, 403) from exc
+        if exc.kind == "unknown_host":
+            raise RegistrationRefused(f"The {exc.reason[4:]}.", 400) from exc
         raise RegistrationRefused(
             "Canvas gave a configuration URL SIS Integration cannot use (https is required).", 400
-        )
-    allowed, named = _allowed(host)
-    if not allowed:
-        raise RegistrationRefused(NOT_ALLOWED, 403)
-    if not named:
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
-        except (OSError, UnicodeError) as exc:
-            raise RegistrationRefused(f"The host {host} could not be found.", 400) from exc
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global:
-                # Private, loopback, link-local, reserved: the tool's own network, not a Canvas.
-                raise RegistrationRefused(NOT_ALLOWED, 403)
-    return host
+        ) from exc
 
 
 def _fetch(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:

@@ -11,7 +11,8 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from lti_app.canvas import connections, crypto
+from lti_app import crypto
+from lti_app.canvas import connections
 from lti_app.canvas.oauth import SCOPES
 from lti_app.extensions import db
 from lti_app.lti.models import Tenant

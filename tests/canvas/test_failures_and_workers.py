@@ -6,7 +6,8 @@ import threading
 
 from sqlalchemy import func, select
 
-from lti_app.canvas import connections, crypto, worker
+from lti_app import crypto
+from lti_app.canvas import connections, worker
 from lti_app.canvas.client import CanvasClient, CanvasUnavailable
 from lti_app.canvas.models import CanvasConnection
 from lti_app.devcanvas import Fault, rate_limited

@@ -1,4 +1,5 @@
-"""Canvas tokens and client secrets, encrypted at rest with Fernet (the cryptography library).
+"""Secrets at rest (Canvas tokens and client secrets, webhook URLs and signing secrets),
+encrypted with Fernet (the cryptography library).
 
 ``CANVAS_TOKEN_KEY`` holds one or more Fernet keys separated by spaces or commas: the first
 encrypts, every one decrypts. To rotate, put a new key first, run
@@ -49,5 +50,5 @@ def _open(action: Callable[[bytes], bytes], token: str) -> str:
         return action(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable(
-            "a stored Canvas secret cannot be decrypted with CANVAS_TOKEN_KEY"
+            "a stored secret cannot be decrypted with CANVAS_TOKEN_KEY"
         ) from exc
