@@ -29,22 +29,31 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime $(VENV)/.catalogs
 install: $(VENV)/.runtime $(VENV)/.catalogs
 install-dev: $(VENV)/.dev
 
-## run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) (development)
+MAILBOX_PORT ?= 8025
+
+## run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) (development), with
+## the worker and a development mailbox that receives every alert email (/dev/mail)
+run: export MAIL_SERVER = 127.0.0.1
+run: export MAIL_PORT = $(MAILBOX_PORT)
+run: export PUBLIC_URL = http://$(HOST):$(PORT)
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo load --port $(PORT)
 	@echo
-	@echo "  SIS Integration is starting, with a Canvas worker mirroring the test Canvas."
+	@echo "  SIS Integration is starting, with a worker (Canvas mirror, alerts) and a mailbox."
 	@echo "  Try a launch without Canvas:  http://$(HOST):$(PORT)/dev/"
+	@echo "  Alert emails arrive at:       http://$(HOST):$(PORT)/dev/mail/"
 	@echo "  Canvas developer key JSON:    http://$(HOST):$(PORT)/lti/config.json"
 	@echo
-	(sleep 2; exec $(FLASK) canvas worker) & worker=$$!; \
-	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) dev-mailbox serve --port $(MAILBOX_PORT) & mailbox=$$!; \
+	  (sleep 2; exec $(FLASK) worker) & worker=$$!; \
+	  trap 'kill $$worker $$mailbox 2>/dev/null' EXIT INT TERM; \
 	  $(FLASK) run --host $(HOST) --port $(PORT)
 
-## worker: poll every connected Canvas for its SIS imports, forever (production: one or more)
+## worker: all background work (Canvas mirror, alert delivery, held syncs' expiry), forever
+## (production: one or more)
 worker: install
-	$(FLASK) canvas worker
+	$(FLASK) worker
 
 ## browser: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium)
 browser:

@@ -44,6 +44,10 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "false").lower() in ("1", "true", "yes")
+
+
 def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, then apply ``overrides``."""
     env = (overrides or {}).get("APP_ENV") or os.environ.get("APP_ENV", "development")
@@ -67,6 +71,14 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ConfigError(
             "CANVAS_TOKEN_KEY must be set when APP_ENV=production (a Fernet key: "
             "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')"
+        )
+
+    mail_server = os.environ.get("MAIL_SERVER", "")
+    public_url = os.environ.get("PUBLIC_URL", "").rstrip("/")
+    if production and mail_server and not public_url:
+        raise ConfigError(
+            "PUBLIC_URL must be set when MAIL_SERVER is (the tool's https address, for the "
+            "unsubscribe link in every alert email)"
         )
 
     extra_ancestors = os.environ.get("FRAME_ANCESTORS", "").split()
@@ -104,10 +116,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # "*." wildcards; a private or loopback address only when named exactly), whether a
         # new platform waits for `flask lti approve`, and the limits on what is fetched.
         "REGISTRATION_ALLOWED_HOSTS": allowed_hosts,
-        "REGISTRATION_REQUIRES_APPROVAL": os.environ.get(
-            "REGISTRATION_REQUIRES_APPROVAL", "false"
-        ).lower()
-        in ("1", "true", "yes"),
+        "REGISTRATION_REQUIRES_APPROVAL": _flag("REGISTRATION_REQUIRES_APPROVAL"),
         "REGISTRATION_TIMEOUT_SECONDS": _int("REGISTRATION_TIMEOUT_SECONDS", 5),
         "REGISTRATION_MAX_BYTES": _int("REGISTRATION_MAX_BYTES", 256 * 1024),
         # Registration attempts per client address in ten minutes.
@@ -126,6 +135,32 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CANVAS_BACKOFF_SECONDS": float(os.environ.get("CANVAS_BACKOFF_SECONDS", "1")),
         # Below this X-Rate-Limit-Remaining, requests are spaced out (Canvas's bucket is ~700).
         "CANVAS_RATE_LIMIT_FLOOR": _int("CANVAS_RATE_LIMIT_FLOOR", 200),
+        # Alerts (lti_app/alerts/). Email goes through the operator's SMTP server (Flask-Mail's
+        # settings); without MAIL_SERVER only webhooks are offered.
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _flag("MAIL_USE_SSL"),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get(
+            "MAIL_DEFAULT_SENDER", "SIS Integration <sis-integration@localhost>"
+        ),
+        "MAIL_MESSAGE_ID_DOMAIN": os.environ.get("MAIL_MESSAGE_ID_DOMAIN", "sis-integration"),
+        # The tool's own address, for links in emails (the worker has no request to ask).
+        "PUBLIC_URL": public_url,
+        # Webhook hosts allowed (empty: any public host; a private or loopback one only when
+        # named exactly), and how long one may take.
+        "WEBHOOK_ALLOWED_HOSTS": os.environ.get("WEBHOOK_ALLOWED_HOSTS", "").split(),
+        "WEBHOOK_TIMEOUT_SECONDS": _int("WEBHOOK_TIMEOUT_SECONDS", 5),
+        # How long an alert is retried, the first wait (doubling), a worker's hold on a batch,
+        # and how often the worker looks for new alerts.
+        "ALERT_RETRY_HOURS": _int("ALERT_RETRY_HOURS", 24),
+        "ALERT_BACKOFF_SECONDS": float(os.environ.get("ALERT_BACKOFF_SECONDS", "30")),
+        "ALERT_LEASE_SECONDS": _int("ALERT_LEASE_SECONDS", 300),
+        "ALERT_POLL_SECONDS": float(os.environ.get("ALERT_POLL_SECONDS", "1")),
+        # A sync the change guard holds ends Failed when no admin decides within this.
+        "HOLD_EXPIRES_HOURS": _int("HOLD_EXPIRES_HOURS", 24),
     }
     config.update(overrides or {})
     if production:

@@ -11,6 +11,7 @@ from config import settings
 from config.settings import ROOT
 
 from . import i18n
+from .alerts.channels import mail
 from .extensions import db, migrate
 
 
@@ -31,10 +32,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    mail.init_app(app)
     i18n.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
-    from . import errors, observability, security
+    from . import errors, observability, security, tab  # noqa: F401 (tab: the tab's routes)
+    from .alerts import bp as alerts_bp
+    from .alerts.cli import alerts_cli
     from .api import bp as api_bp
     from .api.cli import api_token_cli
     from .canvas import bp as canvas_bp
@@ -45,19 +49,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .lti.tokens import tool_url
     from .rostering import bp as rostering_bp
     from .rostering.templating import register_filters
+    from .worker import worker_command
 
     app.register_blueprint(lti_bp)
     app.register_blueprint(rostering_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(canvas_bp)
+    app.register_blueprint(alerts_bp)
     if app.config["DEV_PLATFORM"]:
+        from .devmail import bp as devmail_bp
+        from .devmail import mailbox_cli
         from .devplatform import bp as dev_bp
 
         app.register_blueprint(dev_bp)
+        app.register_blueprint(devmail_bp)
+        app.cli.add_command(mailbox_cli)
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(api_token_cli)
     app.cli.add_command(canvas_cli)
+    app.cli.add_command(alerts_cli)
+    app.cli.add_command(worker_command)
     observability.register(app)
     errors.register(app)
     security.register(app)

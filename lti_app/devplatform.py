@@ -221,7 +221,7 @@ def openid_configuration() -> Any:
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["id_token"],
-        "claims_supported": ["sub", "name", "given_name", "family_name", "locale"],
+        "claims_supported": ["sub", "name", "given_name", "family_name", "email", "locale"],
         "https://purl.imsglobal.org/spec/lti-platform-configuration": {
             "product_family_code": "canvas",
             "version": "dev",
@@ -272,6 +272,8 @@ def auth() -> str:
         "exp": now + 300,
         "nonce": request.args.get("nonce", ""),
         "name": hint["name"],
+        # An address the development mailbox (/dev/mail) receives like any other.
+        "email": hint["name"].lower().replace(" ", ".") + "@example.edu",
         "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
         "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
         "https://purl.imsglobal.org/spec/lti/claim/deployment_id": hint["deployment_id"],

@@ -8,10 +8,12 @@ then to the browser's Accept-Language.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, get_translations, refresh
+from flask_babel import Babel, force_locale, get_translations, refresh
 from markupsafe import Markup
 
 from config.settings import ROOT
@@ -112,6 +114,20 @@ def _template_ngettext(singular: str, plural: str, n: int, /, **variables: Any) 
     """``ngettext()`` in a template, ``num`` among its values unless given."""
     variables.setdefault("num", n)
     return Markup(translations().ungettext(singular, plural, n)) % variables  # noqa: S704
+
+
+@contextmanager
+def speaking(locale: str) -> Iterator[None]:
+    """Translate in ``locale`` for a while, wherever the code runs (an email written by the
+    worker, in the language of the admin who asked for it)."""
+    cached = g.pop("catalog", None)
+    try:
+        with force_locale(locale):
+            yield
+    finally:
+        g.pop("catalog", None)
+        if cached is not None:
+            g.catalog = cached
 
 
 def _forget_locale() -> None:

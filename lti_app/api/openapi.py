@@ -16,6 +16,7 @@ REF = "#/components/schemas/{model}"
 SUCCESS = {
     "200": "OK",
     "201": "Created",
+    "202": "Held: the sync waits for an admin's approval.",
 }
 ERRORS = {
     "400": "The body is not JSON.",
@@ -112,6 +113,27 @@ OPERATIONS: list[
         schemas.JobOut,
         "400 401 404 409 413 415 422",
         [JOB_REF],
+    ),
+    (
+        "/rostering_jobs/{job_ref}/change_check",
+        "post",
+        "Ask the change guard before applying a sync: proceed (200), or held for an admin's "
+        "approval (202; the job's approval says what they decided); a final job: 409",
+        schemas.ChangeCheck,
+        "200 202",
+        schemas.ChangeDecision,
+        "400 401 404 409 413 415 422",
+        [JOB_REF],
+    ),
+    (
+        "/change_guard",
+        "get",
+        "Get the institution's change guard (read only: admins change it in Canvas)",
+        None,
+        "200",
+        schemas.ChangeGuard,
+        "401",
+        [],
     ),
     (
         "/schedule",

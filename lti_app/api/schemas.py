@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..rostering.models import SCHEDULED_POSTER
+from ..rostering.approvals import document as approval_document
+from ..rostering.models import SCHEDULED_POSTER, RosteringJob
 
 Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
@@ -203,6 +204,51 @@ class JobFileOut(BaseModel):
     content: str
 
 
+class Planned(Strict):
+    """What a sync is about to change of one kind of object (``existing``: how many there
+    are now, so the guard can weigh the deletions as a share)."""
+
+    existing: Count | None = None
+    created: Count = 0
+    updated: Count = 0
+    deleted: Count = 0
+
+
+class ChangeCheck(Strict):
+    """The changes a sync is about to apply, by kind of object (as in ``change_counts``)."""
+
+    planned: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Planned] = (
+        Field(min_length=1, max_length=64)
+    )
+
+
+class ChangeDecision(BaseModel):
+    """Go ahead (200), or wait for an admin's approval (202) and ask again with GET."""
+
+    decision: Literal["proceed", "held"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ChangeGuard(BaseModel):
+    """The institution's change guard: a sync that would delete more than ``percent`` % of
+    the existing objects of any kind, or more than ``count`` of them, waits for approval.
+    Only the institution's admins (in Canvas) and the operator can change it."""
+
+    enabled: bool
+    percent: int
+    count: int
+
+
+class Approval(BaseModel):
+    """The change guard held this sync: an admin approves or rejects it in Canvas."""
+
+    state: Literal["pending", "approved", "rejected", "expired"]
+    reasons: list[str]
+    planned: dict[str, dict[str, int]]
+    decided_by: str | None
+    decided_at: datetime | None
+
+
 class JobOut(BaseModel):
     """A rostering job."""
 
@@ -222,6 +268,40 @@ class JobOut(BaseModel):
     updated_at: datetime
     messages: list[Message] | None = Field(None, description="Only on a single job.")
     files: list[JobFileOut] | None = Field(None, description="Only on a single job.")
+    approval: Approval | None = Field(
+        None, description="Only on a single job, and only when the change guard held it."
+    )
+
+
+def job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
+    """A job as the API answers it: with messages, files and approval when ``full``."""
+    out = JobOut(
+        id=job.public_id,
+        external_id=job.external_id,
+        type=job.type,
+        posted_by=job.posted_by,
+        trigger=job.trigger,  # type: ignore[arg-type]
+        sis_type=job.sis_type,
+        stage=job.stage,
+        status=job.status,  # type: ignore[arg-type]
+        change_counts=job.change_counts,
+        stage_history=job.stage_history,
+        sync_request_id=job.sync_request_id,
+        canvas_sis_import_id=job.canvas_sis_import_id,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        messages=[
+            Message(severity=m.severity, file=m.file, row=m.row, message=m.message)  # type: ignore[arg-type]
+            for m in job.messages
+        ]
+        if full
+        else None,
+        files=[JobFileOut(name=f.name, content=f.content) for f in job.files] if full else None,
+        approval=Approval.model_validate(approval_document(job.approval))
+        if full and job.approval is not None
+        else None,
+    )
+    return dump(out)
 
 
 class JobList(BaseModel):

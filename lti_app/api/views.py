@@ -80,7 +80,7 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     ]
 
 
-def _body(model: type[M]) -> tuple[M, Any]:
+def body_of(model: type[M]) -> tuple[M, Any]:
     """The request's JSON body, validated; also the raw data, for fingerprints."""
     if request.mimetype != "application/json":
         raise ApiError(415, "Unsupported Media Type", "Send the body as application/json.")
@@ -197,36 +197,7 @@ def _bad_query(problems: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "Unprocessable Entity", "A query parameter has problems.", problems)
 
 
-def _job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
-    out = schemas.JobOut(
-        id=job.public_id,
-        external_id=job.external_id,
-        type=job.type,
-        posted_by=job.posted_by,
-        trigger=job.trigger,  # type: ignore[arg-type]
-        sis_type=job.sis_type,
-        stage=job.stage,
-        status=job.status,  # type: ignore[arg-type]
-        change_counts=job.change_counts,  # type: ignore[arg-type]
-        stage_history=job.stage_history,
-        sync_request_id=job.sync_request_id,
-        canvas_sis_import_id=job.canvas_sis_import_id,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        messages=[
-            schemas.Message(severity=m.severity, file=m.file, row=m.row, message=m.message)  # type: ignore[arg-type]
-            for m in job.messages
-        ]
-        if full
-        else None,
-        files=[schemas.JobFileOut(name=f.name, content=f.content) for f in job.files]
-        if full
-        else None,
-    )
-    return schemas.dump(out)
-
-
-def _find_job(job_ref: str) -> RosteringJob:
+def find_job(job_ref: str) -> RosteringJob:
     tenant_id = g.api_token.tenant_id
     if job_ref.startswith("ext:"):
         job = service.get_job_by_external_id(tenant_id, job_ref.removeprefix("ext:"))
@@ -258,19 +229,19 @@ def _new_job(job: schemas.JobFields, **more: Any) -> service.NewJob:
 @require_token
 def create_job() -> Any:
     """Create a job; the same body again is a harmless retry."""
-    body, raw = _body(schemas.JobCreate)
+    body, raw = body_of(schemas.JobCreate)
     new = _new_job(body, sync_request_id=body.sync_request_id)
     job, created = service.create_job_once(
         g.api_token.tenant_id, new, service.fingerprint(raw), _linker(body.canvas_sis_import_id)
     )
-    return jsonify(_job_out(job, full=True)), 201 if created else 200
+    return jsonify(schemas.job_out(job, full=True)), 201 if created else 200
 
 
 @bp.post("/rostering_jobs/import")
 @require_token
 def import_jobs() -> Any:
     """Store up to 1,000 past syncs at once, all or none (an institution's history)."""
-    body, raw = _body(schemas.JobImport)
+    body, raw = body_of(schemas.JobImport)
     new_jobs = [
         _new_job(
             job,
@@ -315,22 +286,23 @@ def list_jobs() -> Any:
     )
     page, more = jobs[:limit], len(jobs) > limit
     next_cursor = service.encode_key(page[-1]) if more else None
-    return jsonify({"data": [_job_out(j, full=False) for j in page], "next_cursor": next_cursor})
+    data = [schemas.job_out(j, full=False) for j in page]
+    return jsonify({"data": data, "next_cursor": next_cursor})
 
 
 @bp.get("/rostering_jobs/<path:job_ref>")
 @require_token
 def get_job(job_ref: str) -> Any:
     """One job, with its messages and files; ``ext:<external_id>`` finds it by the agent's id."""
-    return jsonify(_job_out(_find_job(job_ref), full=True))
+    return jsonify(schemas.job_out(find_job(job_ref), full=True))
 
 
 @bp.patch("/rostering_jobs/<path:job_ref>")
 @require_token
 def update_job(job_ref: str) -> Any:
     """Change a job's stage, status, change details, messages or files."""
-    job = _find_job(job_ref)
-    body, _ = _body(schemas.JobUpdate)
+    job = find_job(job_ref)
+    body, _ = body_of(schemas.JobUpdate)
     changes = service.JobChanges(
         stage=body.stage,
         status=JobStatus(body.status) if body.status else None,
@@ -343,7 +315,7 @@ def update_job(job_ref: str) -> Any:
         files=[(f.name, f.content) for f in body.files] if body.files is not None else None,
     )
     updated = service.update_job(job, changes, _linker(body.canvas_sis_import_id))
-    return jsonify(_job_out(updated, full=True))
+    return jsonify(schemas.job_out(updated, full=True))
 
 
 def _linker(import_id: int | None) -> Callable[[RosteringJob], None] | None:
@@ -387,7 +359,7 @@ def get_schedule() -> Any:
 @require_token
 def put_schedule() -> Any:
     """Create or replace the tenant's sync automation schedule."""
-    body, _ = _body(schemas.ScheduleIn)
+    body, _ = body_of(schemas.ScheduleIn)
     sync.save_schedule(g.api_token.tenant_id, body.model_dump())
     return _schedule_out()
 
@@ -411,7 +383,7 @@ def claim_sync_request(request_id: int) -> Any:
     """Claim a pending request; of two agents racing, exactly one gets it (the other: 409)."""
     agent = "SIS agent"
     if request.get_data():
-        body, _ = _body(schemas.ClaimIn)
+        body, _ = body_of(schemas.ClaimIn)
         agent = body.agent
     claimed = sync.claim(g.api_token.tenant_id, request_id, agent)
     if claimed is None:

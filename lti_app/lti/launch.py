@@ -385,6 +385,7 @@ def complete_launch() -> LaunchOutcome:
         user_name=_text(body.get("name"))
         or " ".join(filter(None, [_text(body.get("given_name")), _text(body.get("family_name"))]))
         or "Administrator",
+        email=_text(body.get("email"), 320),
         roles=[role for role in roles if isinstance(role, str)],
         account_id=_text(_custom(custom, "canvas_account_id") or context.get("id")),
         account_name=_text(_custom(custom, "canvas_account_name") or context.get("title")),

@@ -114,6 +114,8 @@ class Launch(db.Model):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(255))
     user_name: Mapped[str] = mapped_column(String(255), default="")
+    # The admin's email address (the launch's email claim), if Canvas sent one.
+    email: Mapped[str] = mapped_column(String(320), default="", server_default="")
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     account_id: Mapped[str] = mapped_column(String(255), default="")
     account_name: Mapped[str] = mapped_column(String(255), default="")

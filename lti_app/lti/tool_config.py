@@ -29,7 +29,9 @@ CUSTOM_FIELDS = {
     # The admin's high-contrast setting in Canvas: the pages follow it.
     "canvas_user_prefers_high_contrast": "$Canvas.user.prefersHighContrast",
 }
-CLAIMS = ("sub", "name", "given_name", "family_name", "locale")
+# The admin's email prefills the Alerts section's address (Canvas sends it at the public
+# privacy level).
+CLAIMS = ("sub", "name", "given_name", "family_name", "email", "locale")
 
 
 def _urls() -> dict[str, str]:

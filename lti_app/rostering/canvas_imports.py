@@ -28,7 +28,7 @@ from .models import (
     RosteringJob,
     Trigger,
 )
-from .service import JobConflict, NewJob, count_new_jobs, create_job
+from .service import JobConflict, NewJob, count_new_jobs, create_job, record_event
 
 IMPORT_TYPE = SIS_IMPORT
 IMPORT_STAGE = CANVAS_IMPORT
@@ -88,17 +88,19 @@ def _stored_json(job: RosteringJob) -> str | None:
     return next((f.content for f in job.files if f.name == IMPORT_FILE), None)
 
 
-def record_imports(tenant_id: int, reports: list[ImportReport]) -> int:
+def record_imports(tenant_id: int, reports: list[ImportReport], *, announce: bool) -> int:
     """Store or update the jobs of a page of Canvas imports; returns how many changed (a
     re-poll of imports stored as they are changes nothing). One query finds the stored jobs
-    and the new ones are inserted together. The caller commits."""
+    and the new ones are inserted together. With ``announce``, a job that reaches a final
+    status is an event for the alerts (not while the first read of a history runs). The
+    caller commits."""
     latest = {report.import_id: report for report in reports}
     stored = _import_jobs(tenant_id, list(latest))
     changed = 0
     for import_id, report in latest.items():
         job = stored.get(import_id)
         if job is not None and _stored_json(job) != report.json_text:
-            _apply(job, report)
+            _update(job, report, announce)
             changed += 1
     fresh = [report for import_id, report in latest.items() if import_id not in stored]
     if not fresh:
@@ -106,23 +108,23 @@ def record_imports(tenant_id: int, reports: list[ImportReport]) -> int:
     savepoint = db.session.begin_nested()
     try:
         for report in fresh:
-            _create(tenant_id, report)
+            _create(tenant_id, report, announce)
         count_new_jobs(tenant_id, len(fresh))
         db.session.flush()
         savepoint.commit()
     except IntegrityError:
         # An agent named one of these imports a moment ago: one at a time, then.
         savepoint.rollback()
-        return changed + sum(_record_one(tenant_id, report) for report in fresh)
+        return changed + sum(_record_one(tenant_id, report, announce) for report in fresh)
     return changed + len(fresh)
 
 
-def _record_one(tenant_id: int, report: ImportReport) -> bool:
+def _record_one(tenant_id: int, report: ImportReport, announce: bool) -> bool:
     job = _import_job(tenant_id, report.import_id)
     if job is None:
         savepoint = db.session.begin_nested()
         try:
-            _create(tenant_id, report)
+            _create(tenant_id, report, announce)
             count_new_jobs(tenant_id, 1)
             db.session.flush()
             savepoint.commit()
@@ -134,11 +136,18 @@ def _record_one(tenant_id: int, report: ImportReport) -> bool:
                 raise
     if _stored_json(job) == report.json_text:
         return False
-    _apply(job, report)
+    _update(job, report, announce)
     return True
 
 
-def _create(tenant_id: int, report: ImportReport) -> RosteringJob:
+def _update(job: RosteringJob, report: ImportReport, announce: bool) -> None:
+    was_final = job.status_enum.is_final
+    _apply(job, report)
+    if announce and not was_final and job.status_enum.is_final:
+        record_event(job, job.status)
+
+
+def _create(tenant_id: int, report: ImportReport, announce: bool) -> RosteringJob:
     new = NewJob(
         external_id=mirrored_external_id(report.import_id),
         type=IMPORT_TYPE,
@@ -156,6 +165,8 @@ def _create(tenant_id: int, report: ImportReport) -> RosteringJob:
     )
     job = create_job(tenant_id, new, commit=False, counted=False)
     job.messages = _canvas_messages(report)
+    if announce and report.status.is_final:
+        record_event(job, job.status)
     return job
 
 

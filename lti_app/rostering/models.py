@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -72,6 +73,8 @@ class Trigger(enum.StrEnum):
 # The stages a sync passes through, in order.
 CANVAS_IMPORT = N_("Canvas Import")
 STAGES = (N_("Queued"), N_("Roster Extract"), N_("Data Conversion"), CANVAS_IMPORT)
+# The stage of a sync the change guard holds until an admin decides.
+AWAITING_APPROVAL = N_("Awaiting approval")
 # The job types the tool itself names: an agent's sync, and a mirrored Canvas SIS import.
 SIS_IMPORT = N_("SIS Import")
 TYPES = (N_("Roster Import"), SIS_IMPORT)
@@ -129,6 +132,8 @@ class RosteringJob(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The job's line of the CSV download, kept current on every write (export.py).
     csv_line: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # It deleted more than the change guard allows (alerts/guard.py): "Large deletion".
+    large_deletion: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     tenant: Mapped[Tenant] = relationship()
     files: Mapped[list[JobFile]] = relationship(
@@ -136,6 +141,9 @@ class RosteringJob(db.Model):
     )
     messages: Mapped[list[JobMessage]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobMessage.id"
+    )
+    approval: Mapped[JobApproval | None] = relationship(
+        back_populates="job", cascade="all, delete-orphan", lazy="select"
     )
 
     @property
@@ -244,3 +252,62 @@ class SyncRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApprovalState(enum.StrEnum):
+    """Where a held sync stands: waiting for an admin, or decided (or never decided)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class JobApproval(db.Model):
+    """A sync the change guard held before it applied its changes, and the admin's decision."""
+
+    __tablename__ = "rostering_job_approval"
+    __table_args__ = (
+        # The tab's banner (a tenant's pending holds) and the worker's expiry (the oldest).
+        Index("ix_rostering_job_approval_tenant_state", "tenant_id", "state"),
+        Index("ix_rostering_job_approval_state_requested", "state", "requested_at"),
+    )
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("rostering_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default=ApprovalState.PENDING.value)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the agent planned, by object type: {"enrollments": {"existing": 12000, ...}}
+    planned: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    job: Mapped[RosteringJob] = relationship(back_populates="approval")
+
+    def expires_at(self, hours: int) -> datetime:
+        """When the hold ends Failed if nobody decides (HOLD_EXPIRES_HOURS after it began)."""
+        return self.requested_at + timedelta(hours=hours)
+
+
+class JobEvent(db.Model):
+    """Something that happened to a job that somebody may need to hear of (it reached a final
+    status, or was held): written in the transaction of the change, read and removed by the
+    alerts worker. The job store's outbox: it never knows who is told, or how."""
+
+    __tablename__ = "rostering_job_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # a final JobStatus, or HELD
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[RosteringJob] = relationship()
+
+
+HELD = "held"  # a JobEvent's kind when the change guard holds a sync

@@ -26,6 +26,9 @@ from ..timeutil import utcnow
 from . import tally
 from .export import HEADER_LINE, csv_line
 from .models import (
+    AWAITING_APPROVAL,
+    ApprovalState,
+    JobEvent,
     JobFile,
     JobMessage,
     JobStatus,
@@ -592,6 +595,8 @@ def create_job_once(
     if before_commit is not None:
         db.session.flush()
         before_commit(job)
+    if job.status_enum.is_final:
+        record_event(job, job.status)
     try:
         db.session.commit()
     except IntegrityError:
@@ -701,6 +706,17 @@ def update_job(
     status = changes.status or current
     if current.is_final and status is not current:
         raise JobConflict(f"the job is {current.label}, which is final")
+    # (The approval is read only for a job at the guard's stage: a PATCH pays nothing else.)
+    held = (
+        job.stage == AWAITING_APPROVAL
+        and job.approval is not None
+        and job.approval.state == ApprovalState.PENDING
+    )
+    if held and status is not JobStatus.FAILED:
+        # Only giving up is allowed while an admin has not decided.
+        raise JobConflict(
+            "the job waits for an admin's approval (change guard); it may only be failed"
+        )
     stage = job.stage if changes.stage is None else changes.stage
     if status is JobStatus.COMPLETED:
         if changes.stage:
@@ -726,8 +742,16 @@ def update_job(
     job.updated_at = max(now, job.updated_at)
     if before_commit is not None:
         before_commit(job)
+    if not current.is_final and job.status_enum.is_final:
+        record_event(job, job.status)
     db.session.commit()
     return job
+
+
+def record_event(job: RosteringJob, kind: str) -> None:
+    """Note, in the transaction of the change, that the job reached a final status or was
+    held (a ``JobEvent``: the alerts worker tells whoever asked to hear of it)."""
+    db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind))
 
 
 def list_jobs_after(

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from ..i18n import gettext, ngettext
 from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
-from .models import SCHEDULED_POSTER, STAGES, STATUS_LABELS, TYPES
+from .models import AWAITING_APPROVAL, SCHEDULED_POSTER, STAGES, STATUS_LABELS, TYPES
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -88,7 +88,7 @@ def status_badge(status: str) -> Markup:
     return badges[key]
 
 
-_TOOL_WORDS = frozenset((*STAGES, *TYPES, SCHEDULED_POSTER))
+_TOOL_WORDS = frozenset((*STAGES, AWAITING_APPROVAL, *TYPES, SCHEDULED_POSTER))
 _PROGRESS = re.compile(r"^(.*) \((\d{1,3})%\)$")
 
 

@@ -20,17 +20,16 @@ from flask_babel import gettext
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..canvas.connections import tab_status
 from ..extensions import reads_only
 from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, filters, health, service, sync
-from .schedule import describe_interval, next_run
 from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
+    """A whole-number query parameter, or the default."""
     value = request.args.get(name, type=int)
     return default if value is None else value
 
@@ -40,7 +39,7 @@ _TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
 _health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
-def _health_section(newest: service.Key | None) -> Markup:
+def health_section(newest: service.Key | None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
     pager and Refresh, pay nothing for the summary and its chart. The launch token in its day
@@ -66,46 +65,9 @@ def _health_section(newest: service.Key | None) -> Markup:
     return Markup(cached[1].replace(_TOKEN_SLOT, g.launch_token))  # noqa: S704
 
 
-def _filter() -> filters.JobFilter:
+def job_filter() -> filters.JobFilter:
+    """The filter the request's URL names (bad values are noted on it, never refused)."""
     return filters.parse(request.args, g.launch.timezone)
-
-
-@bp.route("/")
-@reads_only
-@require_launch
-def index() -> str:
-    """The Rostering tab: Schedule, sync health and the Rostering Jobs list."""
-    tenant_id = g.launch.tenant_id
-    seek = service.Seek(
-        after=service.decode_key(request.args.get("after")),
-        before=service.decode_key(request.args.get("before")),
-        skip_pages=min(max(_int_arg("skip", 0), 0), 10),
-    )
-    job_filter = _filter()
-    narrowed = job_filter.active
-    jobs = service.list_jobs(
-        tenant_id,
-        _int_arg("page", 1),
-        _int_arg("per_page", service.DEFAULT_PER_PAGE),
-        seek,
-        narrow=job_filter.where if narrowed else None,
-        total=job_filter.count(tenant_id) if narrowed else None,
-        params=job_filter.params(),
-    )
-    overview = sync.overview(tenant_id)
-    schedule = overview.schedule
-    return render_template(
-        "rostering/index.html",
-        jobs=jobs,
-        job_filter=job_filter,
-        health_html=_health_section(overview.newest),
-        schedule=schedule,
-        interval=describe_interval(schedule) if schedule else "",
-        next_run=next_run(schedule, utcnow()) if schedule else None,
-        running=overview.running,
-        pending_request=overview.pending_request,
-        canvas=tab_status(g.launch.tenant),
-    )
 
 
 # What the live region says when a job's status changes ("Roster Import completed").
@@ -148,7 +110,7 @@ def live() -> Response:
         "launch_token": g.launch_token,
     }
     if changed or request.args.get("pending") != ("1" if check.pending else "0"):
-        answer["health_html"] = str(_health_section(service.newest_key(tenant_id)))
+        answer["health_html"] = str(health_section(service.newest_key(tenant_id)))
     return jsonify(answer)
 
 
@@ -228,10 +190,10 @@ def download() -> BaseResponse:
     """The tenant's job history (what the filter selects, if any) as a CSV download, streamed."""
     launch = g.launch
     label = _filename_part(launch.account_name or launch.tenant.display_name)
-    job_filter = _filter()
-    which = f"-{job_filter.file_part()}" if job_filter.active else ""
+    jobs_filter = job_filter()
+    which = f"-{jobs_filter.file_part()}" if jobs_filter.active else ""
     filename = f"rostering-jobs-{label}{which}-{utcnow().date().isoformat()}.csv"
-    lines = service.csv_chunks(launch.tenant_id, job_filter.where if job_filter.active else None)
+    lines = service.csv_chunks(launch.tenant_id, jobs_filter.where if jobs_filter.active else None)
     return Response(
         stream_with_context(lines),
         mimetype="text/csv",

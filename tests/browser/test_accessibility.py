@@ -115,9 +115,9 @@ def test_every_page_has_no_axe_violations(
     assert {k: v for k, v in found.items() if v} == {}
 
 
-def _tab_to(page, tool: Frame, wanted: str, limit: int = 150) -> None:
-    """Press Tab until the focused control's name contains ``wanted`` (no mouse), and check
-    that it shows a focus ring."""
+def _tab_to(page, tool: Frame, wanted: str, limit: int = 200, exact: bool = False) -> None:
+    """Press Tab until the focused control's name contains ``wanted`` (is it, if ``exact``;
+    no mouse), and check that it shows a focus ring."""
     for _ in range(limit):
         page.keyboard.press("Tab")
         name = tool.evaluate(
@@ -128,7 +128,7 @@ def _tab_to(page, tool: Frame, wanted: str, limit: int = 150) -> None:
                 return (e.getAttribute("aria-label") || label || e.textContent || "").trim();
             }"""
         )
-        if wanted in name:
+        if (wanted == name) if exact else (wanted in name):
             outline = tool.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
             assert outline != "none", f"{wanted}: no visible focus on {name!r}"
             return
@@ -163,7 +163,7 @@ def test_keyboard_alone_opens_details_pages_downloads_and_refreshes(context, ope
 
     # Space works the filter's checkboxes; Enter applies.
     tool = _tool_frame(page)
-    _tab_to(page, tool, "Failed")
+    _tab_to(page, tool, "Failed", exact=True)  # the filter's, not the Alerts section's
     page.keyboard.press("Space")
     _tab_to(page, tool, "Apply filters")
     page.keyboard.press("Enter")

@@ -174,6 +174,7 @@ class TestPlatform:
             "exp": now + 300,
             "nonce": nonce,
             "name": name,
+            "email": "avery.admin@alpha.example.edu",
             CLAIM + "message_type": "LtiResourceLinkRequest",
             CLAIM + "version": "1.3.0",
             CLAIM + "deployment_id": deployment_id,

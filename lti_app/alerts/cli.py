@@ -1,0 +1,147 @@
+"""``flask alerts ...``: an institution's recipients and its change guard, for the operator."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from ..lti.cli import tenant_option, tenant_options
+from . import guard, outbox, recipients
+from .models import EVENT_NAMES, Channel
+
+alerts_cli = AppGroup("alerts", help="Who hears of an institution's syncs, and its change guard.")
+
+
+def _events(value: str | None) -> list[str] | None:
+    return None if value is None else value.split(",")
+
+
+@alerts_cli.command("add")
+@tenant_options
+@click.option("--email", help="An email address.")
+@click.option("--webhook", help="A webhook URL (https).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "slack", "teams"]),
+    default="json",
+    show_default=True,
+    help="The webhook's format: Standard Webhooks JSON (signed), Slack or Teams.",
+)
+@click.option("--events", help=f"Comma-separated, of {','.join(EVENT_NAMES)} (default: all five).")
+def add_command(
+    issuer: str,
+    client_id: str,
+    deployment_id: str,
+    email: str | None,
+    webhook: str | None,
+    fmt: str,
+    events: str | None,
+) -> None:
+    """Add a recipient; prints its id last (and a json webhook's signing secret, once)."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    if bool(email) == bool(webhook):
+        raise click.UsageError("Give exactly one of --email and --webhook.")
+    try:
+        if email:
+            recipient = recipients.add_email(
+                tenant.id, email, events=_events(events), locale="en", added_by="the operator"
+            )
+        else:
+            recipient, secret = recipients.add_webhook(
+                tenant.id,
+                webhook or "",
+                Channel(fmt),
+                events=_events(events),
+                locale="en",
+                added_by="the operator",
+            )
+            if secret:
+                click.echo(f"Signing secret (shown once): {secret}")
+    except recipients.RecipientRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Added {recipient.shown} for {tenant.display_name}: {', '.join(recipient.events)}")
+    click.echo(recipient.id)
+
+
+@alerts_cli.command("list")
+@tenant_options
+def list_command(issuer: str, client_id: str, deployment_id: str) -> None:
+    """List an institution's recipients and how their last alert went."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    found = recipients.for_tenant(tenant.id)
+    if not found:
+        click.echo(f"{tenant.display_name} has no alert recipients.")
+    for r in found:
+        last = (
+            f"{r.last_outcome} at {r.last_attempt_at:%Y-%m-%d %H:%M}Z"
+            if r.last_attempt_at
+            else "nothing sent yet"
+        )
+        click.echo(f"{r.id}  {r.channel:<6} {r.shown}  [{','.join(r.events)}]  {last}")
+
+
+@alerts_cli.command("remove")
+@tenant_options
+@click.argument("recipient_id", type=int)
+def remove_command(issuer: str, client_id: str, deployment_id: str, recipient_id: int) -> None:
+    """Remove one of an institution's recipients."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    if not recipients.remove(tenant.id, recipient_id):
+        raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    click.echo(f"Removed recipient {recipient_id}.")
+
+
+@alerts_cli.command("test")
+@tenant_options
+@click.argument("recipient_id", type=int)
+def test_command(issuer: str, client_id: str, deployment_id: str, recipient_id: int) -> None:
+    """Send a test alert to one recipient now and say how it went."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    recipient = recipients.get(tenant.id, recipient_id)
+    if recipient is None:
+        raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    delivery = outbox.queue_test(recipient, owner="cli")
+    result = outbox.send([delivery])
+    click.echo(f"Test to {recipient.shown}: {recipient.last_outcome}")
+    if not result["delivered"]:
+        raise SystemExit(1)
+
+
+@alerts_cli.command("guard")
+@tenant_options
+@click.option("--percent", type=click.IntRange(1, 100), help="Hold above this share deleted.")
+@click.option("--count", type=click.IntRange(min=1), help="Hold above this many deleted.")
+@click.option("--off", is_flag=True, help="Turn the change guard off.")
+def guard_command(
+    issuer: str,
+    client_id: str,
+    deployment_id: str,
+    percent: int | None,
+    count: int | None,
+    off: bool,
+) -> None:
+    """Set an institution's change guard (or show it, with no option)."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    current = guard.thresholds(tenant.id)
+    if off and (percent or count):
+        raise click.UsageError("--off takes no --percent or --count.")
+    if off or percent or count:
+        current = guard.configure(
+            tenant.id,
+            enabled=not off,
+            percent=percent or current.percent,
+            count=count or current.count,
+            by="the operator",
+        )
+    state = "on" if current.enabled else "off"
+    click.echo(
+        f"Change guard for {tenant.display_name}: {state}; holds a sync deleting more than "
+        f"{current.percent} % or more than {current.count:,} objects of a kind."
+    )
+
+
+@alerts_cli.command("rotate-key")
+def rotate_key_command() -> None:
+    """Re-encrypt every webhook URL and secret with the first key of CANVAS_TOKEN_KEY."""
+    click.echo(f"Re-encrypted {recipients.rotate_secrets()} webhook(s).")

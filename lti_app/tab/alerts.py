@@ -1,0 +1,134 @@
+"""The Alerts section's actions (admins only, with the launch token in the form) and the
+decision on a held sync. A refusal shows the tab again with the problem beside the form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, g, redirect, request
+from flask_babel import gettext
+from werkzeug.wrappers import Response
+
+from ..alerts import guard, outbox, recipients
+from ..alerts.models import Channel
+from ..extensions import db
+from ..i18n import N_
+from ..lti.tokens import require_launch, tool_url
+from ..rostering import approvals, bp, service
+from . import render_tab
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+def _back(notice: str) -> Response:
+    """Show the tab again at the Alerts section, saying what was done (303: a reload is a GET)."""
+    return redirect(tool_url("rostering.index", notice=notice, _anchor="alerts"), code=303)
+
+
+def _refused(exc: recipients.RecipientRefused | ValueError) -> tuple[str, int]:
+    if isinstance(exc, recipients.RecipientRefused):
+        problem = gettext(exc.text, **exc.values)
+    else:
+        problem = str(exc)
+    return render_tab(422, alerts_problem=problem)
+
+
+@bp.post("/alerts/recipients")
+@require_launch
+def add_recipient() -> Any:
+    """Add an email address or a webhook for this institution."""
+    launch = g.launch
+    channel = _CHANNELS.get(request.form.get("channel", ""))
+    events = request.form.getlist("events")
+    try:
+        if channel is None:
+            raise recipients.RecipientRefused(N_("Choose email or a webhook format."))
+        if channel is Channel.EMAIL:
+            recipients.add_email(
+                launch.tenant_id,
+                request.form.get("address", ""),
+                events=events,
+                locale=launch.locale,
+                added_by=launch.user_name,
+            )
+            return _back("recipient-added")
+        _, secret = recipients.add_webhook(
+            launch.tenant_id,
+            request.form.get("url", ""),
+            channel,
+            events=events,
+            locale=launch.locale,
+            added_by=launch.user_name,
+        )
+    except recipients.RecipientRefused as exc:
+        return _refused(exc)
+    if secret:
+        # Shown this once: the receiver verifies signatures with it.
+        return render_tab(201, new_secret=secret)
+    return _back("recipient-added")
+
+
+def _recipient_or_404(recipient_id: int) -> Any:
+    recipient = recipients.get(g.launch.tenant_id, recipient_id)
+    if recipient is None:
+        abort(404)
+    return recipient
+
+
+@bp.post("/alerts/recipients/<int:recipient_id>/remove")
+@require_launch
+def remove_recipient(recipient_id: int) -> Response:
+    """Remove one of this institution's recipients."""
+    if not recipients.remove(g.launch.tenant_id, recipient_id):
+        abort(404)
+    return _back("recipient-removed")
+
+
+@bp.post("/alerts/recipients/<int:recipient_id>/test")
+@require_launch
+def test_recipient(recipient_id: int) -> Response:
+    """Send a test alert now; the list then shows how it went (a refused test is not
+    retried; one the server could not take now is, by the workers)."""
+    recipient = _recipient_or_404(recipient_id)
+    owner = f"request:{g.get('request_id', '-')}"
+    delivery = outbox.queue_test(recipient, owner)
+    outbox.send([delivery])
+    return _back("test-sent")
+
+
+@bp.post("/alerts/guard")
+@require_launch
+def configure_guard() -> Any:
+    """Turn the change guard on or off and set its lines."""
+    try:
+        percent = int(request.form.get("percent", ""))
+        count = int(request.form.get("count", ""))
+        guard.configure(
+            g.launch.tenant_id,
+            enabled=request.form.get("enabled") == "on",
+            percent=percent,
+            count=count,
+            by=g.launch.user_name,
+        )
+    except ValueError:
+        db.session.rollback()
+        return render_tab(
+            422,
+            alerts_problem=gettext(
+                "The change guard needs a percentage from 1 to 100 and a count of at least 1."
+            ),
+        )
+    return _back("guard-saved")
+
+
+@bp.post("/holds/<public_id>/<any(approve, reject):decision>")
+@require_launch
+def decide(public_id: str, decision: str) -> Any:
+    """Approve or reject a held sync of this institution; the first decision wins."""
+    job = service.get_job(g.launch.tenant_id, public_id)
+    if job is None or job.approval is None:
+        abort(404)
+    outcome = approvals.decide(job, decision == "approve", g.launch.user_name)
+    if outcome.decided:
+        return _back("hold-" + decision + "d")
+    return render_tab(409, decided_already=outcome.approval)
