@@ -98,7 +98,7 @@ load: install-dev
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --omit-header \
 	  -o lti_app/translations/messages.pot .
-	$(BIN)/pybabel update --no-location --width 100 -i lti_app/translations/messages.pot \
+	$(BIN)/pybabel update --width 100 -i lti_app/translations/messages.pot \
 	  -d lti_app/translations
 
 lint: install-dev

@@ -2,12 +2,14 @@
 """A reference SIS agent: one realistic rostering sync through the SIS Integration API.
 
 It claims an admin's pending "Sync now" request if there is one (or else runs a scheduled
-sync), walks the job through its stages, and ends it with a status, change details, messages
-and the Canvas import JSON file. With ``--history N`` it first imports N past hourly syncs,
-as an agent does once when an institution starts using the tool. Read it as the API's
-executable documentation.
+sync), walks the job through its stages, asks the change guard before its Canvas Import stage
+(and waits for an admin's decision when the sync is held), and ends it with a status, change
+details, messages and the Canvas import JSON file. With ``--history N`` it first imports N
+past hourly syncs, as an agent does once when an institution starts using the tool. Read it
+as the API's executable documentation.
 
     python examples/sis_agent.py --url http://127.0.0.1:5000 --token sisi_... [--history 2000]
+    python examples/sis_agent.py ... --delete-share 0.33   # a sync the change guard holds
 
 Only the standard library and ``requests`` are needed.
 """
@@ -43,10 +45,32 @@ class Api:
         return response.json()
 
 
+class NotApproved(Exception):
+    """The change guard held the sync and no admin approved it."""
+
+
+def wait_for_approval(api: Api, job_id: str, timeout: float, every: float = 2.0) -> dict[str, Any]:
+    """Ask the job until an admin decided (or the tool ended the hold); the job as it is then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.call("GET", f"/rostering_jobs/{job_id}")
+        if job["approval"]["state"] != "pending" or time.monotonic() >= deadline:
+            return job
+        time.sleep(every)
+
+
 def run_sync(
-    api: Api, sis_type: str, pause: float = 0.0, seed: int | None = None
+    api: Api,
+    sis_type: str,
+    pause: float = 0.0,
+    seed: int | None = None,
+    *,
+    delete_share: float = 0.0,
+    hold_timeout: float = 3600.0,
 ) -> dict[str, Any]:
-    """Run one sync end to end and return the finished job."""
+    """Run one sync end to end and return the finished job. ``delete_share`` of the existing
+    enrollments are deleted (the change guard holds a large share); a held sync waits up to
+    ``hold_timeout`` seconds for an admin's decision."""
     rng = random.Random(seed)
 
     # 1. An admin's Sync now comes first. Claiming is atomic: if another agent got it, move on.
@@ -77,13 +101,7 @@ def run_sync(
     )
     print(f"Job {job['id']} posted by {job['posted_by']}")
 
-    # 3. Walk it through the stages.
-    for stage in STAGES[1:]:
-        time.sleep(pause)
-        job = api.call("PATCH", f"/rostering_jobs/{job['id']}", {"stage": stage})
-        print(f"  stage: {stage}")
-
-    # 4. Finish: counts per object type, any messages, and the Canvas import JSON verbatim.
+    # 3. Walk it through the stages; before changing Canvas, ask the change guard.
     counts = {
         name: {
             "created": rng.randint(0, 30),
@@ -92,6 +110,17 @@ def run_sync(
         }
         for name in ("users", "accounts", "terms", "courses", "sections", "enrollments")
     }
+    existing = 12_000
+    if delete_share:
+        counts["enrollments"]["deleted"] = int(existing * delete_share)
+    for stage in STAGES[1:]:
+        time.sleep(pause)
+        if stage == "Canvas Import":
+            job = check_changes(api, job, counts, existing, hold_timeout)
+        job = api.call("PATCH", f"/rostering_jobs/{job['id']}", {"stage": stage})
+        print(f"  stage: {stage}")
+
+    # 4. Finish: counts per object type, any messages, and the Canvas import JSON verbatim.
     messages = []
     if rng.random() < 0.3:
         messages.append(
@@ -122,6 +151,51 @@ def run_sync(
     )
     print(f"Finished: {job['status']}")
     return job
+
+
+def check_changes(
+    api: Api,
+    job: dict[str, Any],
+    counts: dict[str, dict[str, int]],
+    existing: int,
+    hold_timeout: float,
+) -> dict[str, Any]:
+    """Ask the change guard about the planned changes; when it holds the sync, wait for an
+    admin's decision and honour it (``NotApproved`` unless approved)."""
+    # How many exist lets the guard weigh deletions as a share (the agent knows its SIS).
+    planned = {name: dict(changes) for name, changes in counts.items()}
+    planned["enrollments"]["existing"] = existing
+    response = api.session.post(
+        f"{api.base}/rostering_jobs/{job['id']}/change_check",
+        json={"planned": planned},
+        timeout=30,
+    )
+    if response.status_code == 200:
+        return job
+    if response.status_code != 202:
+        raise RuntimeError(f"change_check: {response.status_code} {response.text}")
+    print("  held for approval: " + "; ".join(response.json()["reasons"]))
+    job = wait_for_approval(api, job["id"], hold_timeout)
+    state = job["approval"]["state"]
+    if state == "approved":
+        print(f"  approved by {job['approval']['decided_by']}")
+        return job
+    if state == "pending":
+        # Nobody decided in time: give up, changing nothing in Canvas.
+        api.call(
+            "PATCH",
+            f"/rostering_jobs/{job['id']}",
+            {
+                "status": "failed",
+                "messages": [
+                    {
+                        "severity": "error",
+                        "message": f"No decision within {hold_timeout:.0f} s; nothing changed",
+                    }
+                ],
+            },
+        )
+    raise NotApproved(f"the sync was {state} (nothing was changed in Canvas)")
 
 
 def import_history(api: Api, sis_type: str, count: int, seed: int = 0) -> tuple[int, int]:
@@ -163,12 +237,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sis-type", default="OneRoster")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between stages")
     parser.add_argument("--history", type=int, default=0, help="past hourly syncs to import first")
+    parser.add_argument(
+        "--delete-share", type=float, default=0.0, help="share of enrollments to delete (0-1)"
+    )
+    parser.add_argument(
+        "--hold-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to wait for an admin's decision when the change guard holds the sync",
+    )
     args = parser.parse_args(argv)
     api = Api(args.url, args.token)
     try:
         if args.history:
             import_history(api, args.sis_type, args.history)
-        run_sync(api, args.sis_type, args.pause)
+        run_sync(
+            api,
+            args.sis_type,
+            args.pause,
+            delete_share=args.delete_share,
+            hold_timeout=args.hold_timeout,
+        )
+    except NotApproved as exc:
+        print(f"Stopped: {exc}", file=sys.stderr)
+        return 2
     except (RuntimeError, requests.RequestException) as exc:
         print(f"The sync could not be reported: {exc}", file=sys.stderr)
         return 1

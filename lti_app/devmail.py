@@ -34,7 +34,7 @@ class SaveToFolder:
         self.folder = folder
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.lock:
             name = f"{time.time_ns()}.eml"

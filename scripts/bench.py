@@ -777,19 +777,24 @@ def main() -> int:
     parser.add_argument(
         "--canvas-only", action="store_true", help="only the Canvas mirror's measures"
     )
+    parser.add_argument("--alerts-only", action="store_true", help="only the alerts' measures")
+    parser.add_argument("--alert-institutions", type=int, default=1000)
+    parser.add_argument("--alert-samples", type=int, default=40, help="PATCH-to-mail latencies")
     args = parser.parse_args()
+    from scripts.bench_alerts import bench_alerts  # it builds on this module's helpers
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     platform = TestPlatform().start()
     workdir = Path(tempfile.mkdtemp(prefix="sis-bench-"))
     rows: list[Row] = []
     try:
         for name in args.databases.split(","):
-            url = _fresh(name, workdir, "bench")
             print(f"{name}: generating and measuring ...", flush=True)
+            if not (args.canvas_only or args.alerts_only):
+                rows += bench_database(name, _fresh(name, workdir, "bench"), args, platform)
+            if not args.alerts_only:
+                rows += bench_canvas(name, _fresh(name, workdir, "canvas"), args, platform)
             if not args.canvas_only:
-                rows += bench_database(name, url, args, platform)
-                url = _fresh(name, workdir, "canvas")
-            rows += bench_canvas(name, url, args, platform)
+                rows += bench_alerts(name, _fresh(name, workdir, "alerts"), args, platform)
     finally:
         platform.stop()
         shutil.rmtree(workdir, ignore_errors=True)

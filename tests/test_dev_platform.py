@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from lti_app import devmail
+from lti_app.alerts import outbox, recipients
 from lti_app.canvas import worker
 from lti_app.demo import connect_demo_canvas
 from lti_app.extensions import db
@@ -78,3 +82,33 @@ def test_the_demo_connects_lakeside_to_the_dev_canvas_and_a_poll_fills_its_histo
         outcomes = worker.poll_all("test-worker")
         assert list(outcomes.values()) == ["ok: 151 job(s) changed"]
         assert service.job_count(lakeside.id) == 151
+
+
+
+def test_the_development_mailbox_receives_alerts_and_shows_them(
+    make_app, registered, tenant_ids, tmp_path, monkeypatch
+):
+    """`make run`'s mailbox: a real SMTP server that keeps each message; /dev/mail shows it."""
+    monkeypatch.setattr(devmail, "MAILBOX", tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailbox = Controller(devmail.SaveToFolder(tmp_path), hostname="127.0.0.1", port=port)
+    mailbox.start()
+    try:
+        app = make_app(DEV_PLATFORM=True, MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        with app.app_context():
+            recipient = recipients.add_email(
+                tenant_ids["dep-a"], "jordan@example.edu", events=None, locale="en",
+                added_by="Jordan",
+            )
+            outbox.send([outbox.queue_test(recipient, owner="test")])
+        client = app.test_client()
+        inbox = client.get("/dev/mail/").get_data(as_text=True)
+        assert "SIS Integration · Alpha College: Test alert" in inbox
+        (name,) = [path.stem for path in tmp_path.glob("*.eml")]
+        letter = client.get(f"/dev/mail/{name}").get_data(as_text=True)
+        assert "jordan@example.edu" in letter and "List-Unsubscribe-Post" in letter
+        assert "This is a test alert from SIS Integration for Alpha College" in letter
+    finally:
+        mailbox.stop()

@@ -197,12 +197,13 @@ def _bad_query(problems: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "Unprocessable Entity", "A query parameter has problems.", problems)
 
 
-def find_job(job_ref: str) -> RosteringJob:
+def find_job(job_ref: str, *, with_details: bool = True) -> RosteringJob:
+    """The token's institution's job by id or ``ext:<external_id>``; 404 for any other."""
     tenant_id = g.api_token.tenant_id
     if job_ref.startswith("ext:"):
         job = service.get_job_by_external_id(tenant_id, job_ref.removeprefix("ext:"))
     else:
-        job = service.get_job(tenant_id, job_ref, with_details=True)
+        job = service.get_job(tenant_id, job_ref, with_details=with_details)
     if job is None:
         raise ApiError(404, "Not Found", "No such rostering job.")
     return job

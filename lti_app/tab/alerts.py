@@ -20,17 +20,14 @@ from . import render_tab
 _CHANNELS = {channel.value: channel for channel in Channel}
 
 
-def _back(notice: str) -> Response:
-    """Show the tab again at the Alerts section, saying what was done (303: a reload is a GET)."""
-    return redirect(tool_url("rostering.index", notice=notice, _anchor="alerts"), code=303)
+def _back(notice: str, anchor: str | None = "alerts") -> Response:
+    """Show the tab again (at the Alerts section), saying what was done (303: a reload is a
+    GET)."""
+    return redirect(tool_url("rostering.index", notice=notice, _anchor=anchor), code=303)
 
 
-def _refused(exc: recipients.RecipientRefused | ValueError) -> tuple[str, int]:
-    if isinstance(exc, recipients.RecipientRefused):
-        problem = gettext(exc.text, **exc.values)
-    else:
-        problem = str(exc)
-    return render_tab(422, alerts_problem=problem)
+def _refused(exc: recipients.RecipientRefused) -> tuple[str, int]:
+    return render_tab(422, alerts_problem=gettext(exc.text, **exc.values))
 
 
 @bp.post("/alerts/recipients")
@@ -130,5 +127,5 @@ def decide(public_id: str, decision: str) -> Any:
         abort(404)
     outcome = approvals.decide(job, decision == "approve", g.launch.user_name)
     if outcome.decided:
-        return _back("hold-" + decision + "d")
+        return _back("hold-" + decision + "d", anchor=None)
     return render_tab(409, decided_already=outcome.approval)

@@ -301,7 +301,7 @@ def test_two_workers_racing_send_each_alert_once(api, smtp, tenant_ids, make_app
                 go.wait()
                 for _ in range(30):
                     alerts_tick(name)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(2)]

@@ -69,7 +69,7 @@ def test_one_url_installs_the_tool_and_an_admin_can_launch(client, canvas, runne
     assert body["redirect_uris"] == ["https://localhost/lti/launch"]
     assert body["jwks_uri"] == "https://localhost/lti/jwks"
     tool = body[TOOL_CONFIGURATION]
-    assert tool["claims"] == ["sub", "name", "given_name", "family_name", "locale"]
+    assert tool["claims"] == ["sub", "name", "given_name", "family_name", "email", "locale"]
     assert tool["https://canvas.instructure.com/lti/privacy_level"] == "public"
     (message,) = tool["messages"]
     assert message["label"] == "SIS Integration"
