@@ -31,6 +31,7 @@ from lti_app.timeutil import utcnow
 from tests.support import fuzz
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
+from tests.support.servers import SmtpServer
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -202,6 +203,14 @@ def api(client, api_tokens) -> Callable[..., Any]:
         return client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
 
     return call
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a port of its own; ``smtp.inbox`` holds what it got."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
 
 
 @dataclass

@@ -81,21 +81,28 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def check_webhook_url(url: str) -> None:
+    """Refuse (``outbound.UrlRefused``) a webhook URL the tool must not call: on adding it,
+    and again before every call (a host's addresses can change)."""
+    config = current_app.config
+    outbound.check(
+        url,
+        config["WEBHOOK_ALLOWED_HOSTS"],
+        https_only=config["APP_ENV"] == "production",
+        empty_allows_any=True,
+    )
+
+
 def post_webhook(
     url: str, body: dict, *, message_id: str, timestamp: datetime, secret: str | None
 ) -> Outcome:
     """POST a webhook. With a secret, signed per Standard Webhooks (``webhook-id``,
     ``webhook-timestamp``, ``webhook-signature``). The answer's body is never read."""
-    config = current_app.config
     try:
-        outbound.check(
-            url,
-            config["WEBHOOK_ALLOWED_HOSTS"],
-            https_only=config["APP_ENV"] == "production",
-            empty_allows_any=True,
-        )
+        check_webhook_url(url)
     except outbound.UrlRefused as exc:
         return Outcome(False, permanent=True, error=f"refused: {exc.reason}")
+    config = current_app.config
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     headers = {"Content-Type": "application/json", "User-Agent": "SIS-Integration-Alerts"}
     if secret:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from .. import crypto, outbound
 from ..extensions import db
 from ..i18n import N_
+from . import channels
 from .models import EVENT_NAMES, AlertRecipient, Channel
 
 MAX_RECIPIENTS = 20
@@ -115,14 +116,8 @@ def add_email(
 
 def check_webhook_url(url: str) -> None:
     """Refuse a webhook URL the tool must not call (``outbound``'s guard)."""
-    config = current_app.config
     try:
-        outbound.check(
-            url,
-            config["WEBHOOK_ALLOWED_HOSTS"],
-            https_only=config["APP_ENV"] == "production",
-            empty_allows_any=True,
-        )
+        channels.check_webhook_url(url)
     except outbound.UrlRefused as exc:
         raise RecipientRefused(
             N_("This webhook URL cannot be used: %(reason)s."), reason=exc.reason
@@ -178,14 +173,18 @@ def add_webhook(
     return recipient, secret
 
 
-def remove(tenant_id: int, recipient_id: int) -> bool:
-    """Remove one of the tenant's recipients (and what it was still owed). Commits."""
-    recipient = get(tenant_id, recipient_id)
+def _delete(recipient: AlertRecipient | None) -> bool:
+    """Remove a recipient (and what it was still owed); False when there is none. Commits."""
     if recipient is None:
         return False
     db.session.delete(recipient)
     db.session.commit()
     return True
+
+
+def remove(tenant_id: int, recipient_id: int) -> bool:
+    """Remove one of the tenant's recipients. Commits."""
+    return _delete(get(tenant_id, recipient_id))
 
 
 def find_email(tenant_id: int, address: str) -> AlertRecipient | None:
@@ -200,12 +199,7 @@ def find_email(tenant_id: int, address: str) -> AlertRecipient | None:
 
 def remove_email(tenant_id: int, address: str) -> bool:
     """Remove an address from one institution's list (the unsubscribe link). Commits."""
-    recipient = find_email(tenant_id, address)
-    if recipient is None:
-        return False
-    db.session.delete(recipient)
-    db.session.commit()
-    return True
+    return _delete(find_email(tenant_id, address))
 
 
 def rotate_secrets() -> int:

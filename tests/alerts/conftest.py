@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from lti_app.worker import alerts_tick
-from tests.support.servers import SmtpServer, WebhookReceiver
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+from tests.support.servers import WebhookReceiver
 
 
 @pytest.fixture

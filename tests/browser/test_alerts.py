@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -17,18 +16,10 @@ from lti_app.alerts import recipients
 from lti_app.alerts.models import AlertRecipient, Channel
 from lti_app.extensions import db
 from lti_app.timeutil import utcnow
-from tests.support.servers import SmtpServer
 
 from .test_accessibility import axe_context, violations  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
