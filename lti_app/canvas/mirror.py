@@ -78,9 +78,11 @@ def _time(value: Any) -> datetime | None:
 
 def change_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Change details from the import's statistics (created; concluded, deactivated and
-    restored as updated; deleted). Imports without statistics have only the rows processed
-    per file (``data.counts``): those show as updated, batch-mode deletions as deleted."""
+    restored as updated; deleted), with the rows processed per file (``data.counts``) beside
+    them as ``processed``. Imports without statistics have only those rows: they show as
+    updated, batch-mode deletions as deleted."""
     statistics = data.get("statistics") or (data.get("data") or {}).get("statistics")
+    rows = (data.get("data") or {}).get("counts")
     counts: dict[str, dict[str, int]] = {}
     if isinstance(statistics, dict):
         for model, stats in statistics.items():
@@ -95,8 +97,14 @@ def change_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
             }
             if any(changed.values()):
                 counts[OBJECT_NAMES.get(model, model.lower())] = changed
+        if isinstance(rows, dict):
+            for name, value in rows.items():
+                if name in ("error_count", "warning_count") or name.startswith("batch_"):
+                    continue
+                if _count(value):
+                    entry = counts.setdefault(name, {"created": 0, "updated": 0, "deleted": 0})
+                    entry["processed"] = _count(value)
         return counts
-    rows = (data.get("data") or {}).get("counts")
     if isinstance(rows, dict):
         for name, value in rows.items():
             if name in ("error_count", "warning_count") or not _count(value):

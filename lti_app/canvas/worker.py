@@ -27,6 +27,12 @@ from .models import CanvasConnection, ConnectionState
 
 log = logging.getLogger(__name__)
 RECONNECT = N_("Canvas no longer accepts this connection's token. Connect to Canvas again.")
+# A connection made by the operator's command, where no API key lets an admin connect from the
+# tab: say who can renew it, rather than ask for a button the tab does not have.
+RENEW_BY_OPERATOR = N_(
+    "Canvas no longer accepts the token this connection was made with. Ask your SIS "
+    "Integration operator to renew it (flask canvas connect)."
+)
 
 
 class LeaseLost(Exception):
@@ -148,7 +154,10 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
         return "lease lost"
     except (TokenRejected, crypto.SecretUnreadable):
         db.session.rollback()
-        connections.needs_reconnecting(connection, RECONNECT)
+        can_connect = connections.api_key_for(connection.base_url) is not None
+        connections.needs_reconnecting(
+            connection, RECONNECT if can_connect else RENEW_BY_OPERATOR
+        )
         outcome = "needs reconnecting"
     except AccountRefused as exc:
         db.session.rollback()

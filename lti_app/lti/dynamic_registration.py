@@ -71,7 +71,9 @@ def guard(url: str) -> str:
 
 
 def _fetch(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
-    """One guarded request: no redirects, a timeout, at most REGISTRATION_MAX_BYTES, JSON."""
+    """One guarded request: no redirects, a timeout, at most REGISTRATION_MAX_BYTES, JSON. An
+    answer the tool will not use (a redirect, too large, not JSON) is the input's fault: 422,
+    never a 5xx; only a Canvas that cannot be reached is a 502."""
     guard(url)
     config = current_app.config
     try:
@@ -86,14 +88,14 @@ def _fetch(method: str, url: str, token: str, body: Any = None) -> tuple[int, An
         ) as response:
             if response.is_redirect or 300 <= response.status_code < 400:
                 raise RegistrationRefused(
-                    "Canvas answered with a redirect, which SIS Integration does not follow.", 502
+                    "Canvas answered with a redirect, which SIS Integration does not follow.", 422
                 )
             limit = config["REGISTRATION_MAX_BYTES"]
             content = b""
             for chunk in response.iter_content(16 * 1024):
                 content += chunk
                 if len(content) > limit:
-                    raise RegistrationRefused(f"Canvas's answer is larger than {limit} bytes.", 502)
+                    raise RegistrationRefused(f"Canvas's answer is larger than {limit} bytes.", 422)
             status = response.status_code
     except requests.RequestException as exc:
         raise RegistrationRefused("Canvas could not be reached to register.", 502) from exc
@@ -102,7 +104,7 @@ def _fetch(method: str, url: str, token: str, body: Any = None) -> tuple[int, An
     except ValueError as exc:
         if status >= 400:
             return status, None
-        raise RegistrationRefused("Canvas's answer was not JSON.", 502) from exc
+        raise RegistrationRefused("Canvas's answer was not JSON.", 422) from exc
 
 
 def _canvas_message(answer: Any) -> str:

@@ -167,6 +167,12 @@ class RosteringJob(db.Model):
         """The change details table: one row per object type, in a stable order."""
         return sorted(self.change_counts.items())
 
+    @property
+    def reports_rows_processed(self) -> bool:
+        """Whether the change details hold rows processed per file (a Canvas import reports
+        them beside its statistics)."""
+        return any("processed" in counts for counts in self.change_counts.values())
+
 
 class JobFile(db.Model):
     """A JSON document attached to a job (the Canvas import JSON), kept verbatim."""

@@ -121,11 +121,18 @@ def test_a_401_that_a_refresh_cannot_cure_needs_reconnecting(
     assert "Reconnect to Canvas" in page
 
 
-def test_a_hand_made_token_that_canvas_refuses_needs_reconnecting(canvas, connect, poll):
+def test_a_hand_made_token_that_canvas_refuses_needs_reconnecting(
+    canvas, connect, poll, launcher, client
+):
     connection = connect(access_token="never-valid")
     assert list(poll().values()) == ["needs reconnecting"]
     db.session.refresh(connection)
     assert connection.needs_reconnecting
+    # No API key: the tab cannot connect, so it says who can (not "connect again").
+    token = launcher.admin_token("dep-a")
+    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    assert "Ask your SIS Integration operator to renew it (flask canvas connect)." in page
+    assert "Connect to Canvas again" not in page and "Reconnect to Canvas" not in page
 
 
 def test_two_workers_racing_store_each_import_once_and_poll_each_institution_once(

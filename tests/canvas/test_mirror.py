@@ -173,9 +173,10 @@ def test_a_mirrored_job_carries_what_canvas_said(canvas, connect, poll, tenant_i
         "ims_xml",
     )
     assert failed.updated_at == datetime.fromisoformat(document["ended_at"])
+    # Canvas's statistics, and its rows processed per file beside them (both are shown).
     assert failed.change_counts == {
-        "users": {"created": 3, "updated": 1, "deleted": 0},
-        "enrollments": {"created": 9, "updated": 1, "deleted": 0},
+        "users": {"created": 3, "updated": 1, "deleted": 0, "processed": 6},
+        "enrollments": {"created": 9, "updated": 1, "deleted": 0, "processed": 14},
     }
     assert [(m.severity, m.file, m.message, m.source) for m in failed.messages] == [
         ("error", "enrollments.csv", "Course C-1 not found", "canvas")
@@ -265,3 +266,18 @@ def test_a_connection_to_another_account_starts_the_history_over(canvas, connect
     other = connect(account="2")
     assert not other.backfill_done
     assert db.session.query(CanvasConnection).count() == 1
+
+
+def test_the_details_window_shows_statistics_and_rows_processed(
+    canvas, connect, poll, launcher, client, tenant_ids
+):
+    canvas.standin.put("1", sis_import(77, NOW - timedelta(hours=2), users_created=4845))
+    connect()
+    poll()
+    token = launcher.admin_token("dep-a")
+    (job,) = jobs_of(tenant_ids["dep-a"])
+    page = client.get(
+        f"/rostering/jobs/{job.public_id}/details", query_string={"launch_token": token}
+    ).get_data(as_text=True)
+    assert "Rows processed" in page
+    assert "4,845" in page and "4,848" in page  # users created (statistics), rows (counts)

@@ -132,9 +132,10 @@ def test_a_forged_first_launch_records_no_deployment(client, canvas):
     ("knobs", "status", "says"),
     [
         ({"config": {"issuer": "https://evil.example.com"}}, 400, "issuer is not on the host"),
-        ({"config_answer": "redirect"}, 502, "redirect"),
-        ({"config_answer": "oversize"}, 502, "larger than"),
-        ({"config_answer": "html"}, 502, "not JSON"),
+        # What the tool was given is refused: a 4xx, nothing wrong with the tool.
+        ({"config_answer": "redirect"}, 422, "redirect"),
+        ({"config_answer": "oversize"}, 422, "larger than"),
+        ({"config_answer": "html"}, 422, "not JSON"),
         ({"config": {"id_token_signing_alg_values_supported": ["HS256"]}}, 400, "RS256"),
         (
             {"config": {"https://purl.imsglobal.org/spec/lti-platform-configuration": {
