@@ -88,7 +88,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RegistrationRefused)
     def registration_refused(exc: RegistrationRefused) -> tuple[Response | str, int]:
-        db.session.rollback()
+        rollback_quietly()
         log.warning("dynamic registration refused: %s", exc.message)
         # In English, as the operator who reads the allowlist and Canvas's answer will.
         return error_response(exc.status, "SIS Integration was not installed", exc.message)
@@ -118,7 +118,7 @@ def register(app: Flask) -> None:
     def database_error(exc: DBAPIError) -> tuple[Response | str, int]:
         """Classified, not guessed: a value the database refused is the request's fault
         (422); a lost or unreachable database is 503; anything else is our fault (500)."""
-        _rollback_quietly()
+        rollback_quietly()
         if isinstance(exc, DataError):
             log.warning("database refused a value: %s", exc.orig.__class__.__name__)
             return error_response(
@@ -164,7 +164,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:
-        _rollback_quietly()
+        rollback_quietly()
         return _unexpected(exc)
 
     @app.teardown_appcontext
@@ -184,7 +184,9 @@ def register(app: Flask) -> None:
                 db.session.registry.clear()
 
 
-def _rollback_quietly() -> None:
+def rollback_quietly() -> None:
+    """Roll the request's session back; when the connection has just died, log it and drop
+    the connection (an error handler must never fail because the database went away)."""
     try:
         db.session.rollback()
     except SQLAlchemyError as exc:

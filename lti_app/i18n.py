@@ -48,14 +48,13 @@ def html_lang(locale: str) -> str:
 
 
 def select_locale() -> str:
-    """The locale of this request: its launch's, else the browser's preference."""
+    """The locale of this request: its launch's (kept in ``g.locale``), else the browser's
+    preference."""
     if not has_request_context():
         return DEFAULT
     if request.path.startswith("/api/"):
         return DEFAULT  # the agent API's messages are a contract, in English
-    launch = g.get("launch")
-    if launch is not None:
-        return launch.locale
+    # The launch's locale, read when its token was (lti/tokens.py), or a refusal's.
     locale = g.get("locale")
     if locale:
         return locale

@@ -7,7 +7,7 @@ import socket
 
 import flask_migrate
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from lti_app.api import tokens
 from lti_app.extensions import db
@@ -153,4 +153,71 @@ def test_database_outage_gives_503s_and_the_tool_recovers_by_itself(
         ).scalar()
     assert count == 1
     # Connections the outage broke were closed, not left open for the garbage collector.
+    gc.collect()
+
+
+@pytest.mark.parametrize("kind", ["page", "api-404", "api-422"])
+def test_an_error_answer_never_needs_the_database_that_just_went_away(
+    proxied_database, make_app, platform, kind
+):
+    """The database is cut at the instant after a request's first lookup: the error answer
+    that follows (a 503 page in the admin's language, the API's 404 or 422) is built from what
+    the request already holds; its rollback on the dead connection is logged, not raised."""
+    proxy, url = proxied_database
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        spec = platform_spec(platform)
+        alpha = registry.register(spec, ["dep-a"], "Alpha College").tenants[0]
+        beta = registry.register(spec, ["dep-b"], "Beta University").tenants[-1]
+        _, alpha_token = tokens.create(alpha, "agent")
+        _, beta_token = tokens.create(beta, "agent")
+    client = https_client(app)
+    platform.locale = "es"
+    try:
+        launch_token = Launcher(client, platform).admin_token("dep-a")
+    finally:
+        platform.locale = None
+    job = client.post(
+        "/api/v1/rostering_jobs",
+        headers={"Authorization": f"Bearer {alpha_token}"},
+        json={"external_id": "j", "sis_type": "OneRoster"},
+    ).json["id"]
+
+    # The cut: right after the statement that finds the launch (a page), or the job (the API:
+    # for the PATCH, the last of its lookups, its messages; then the body is refused).
+    after = {"page": "FROM lti_launch", "api-404": "FROM rostering_job", "api-422": "FROM "
+             "rostering_job_message"}[kind]  # fmt: skip
+    armed = [True]
+
+    def cut_after(connection, cursor, statement, parameters, context, executemany):
+        if armed and after in statement:
+            armed.clear()
+            proxy.cut()
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", cut_after)
+    try:
+        if kind == "page":
+            answer = client.get("/rostering/", query_string={"launch_token": launch_token})
+            assert answer.status_code == 503
+            page = answer.get_data(as_text=True)
+            assert '<html lang="es">' in page and "No disponible temporalmente" in page
+        elif kind == "api-404":
+            answer = client.get(
+                f"/api/v1/rostering_jobs/{job}", headers={"Authorization": f"Bearer {beta_token}"}
+            )
+            assert answer.status_code == 404 and answer.json["error"] == "Not Found"
+        else:
+            answer = client.patch(
+                f"/api/v1/rostering_jobs/{job}",
+                headers={"Authorization": f"Bearer {alpha_token}"},
+                json={"status": "sometimes"},
+            )
+            assert answer.status_code == 422 and answer.json["problems"][0]["field"] == "status"
+        assert not armed  # the cut happened
+    finally:
+        event.remove(engine, "after_cursor_execute", cut_after)
+    # (Recovery after an outage is the test above's.) The dead connection was closed.
     gc.collect()

@@ -10,8 +10,7 @@ from flask import current_app, g, jsonify, request
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Response
 
-from ..errors import error_response
-from ..extensions import db
+from ..errors import error_response, rollback_quietly
 from ..rostering import canvas_imports, service, sync
 from ..rostering.models import (
     SCHEDULED_POSTER,
@@ -43,7 +42,7 @@ class ApiError(Exception):
 
 @bp.errorhandler(ApiError)
 def api_error(exc: ApiError) -> Any:
-    db.session.rollback()
+    rollback_quietly()
     return error_response(exc.status, exc.title, exc.message, exc.problems)
 
 
@@ -59,13 +58,13 @@ def unauthorized(exc: Unauthorized) -> Any:
 
 @bp.errorhandler(service.JobConflict)
 def conflict(exc: service.JobConflict) -> Any:
-    db.session.rollback()
+    rollback_quietly()
     return error_response(409, "Conflict", str(exc))
 
 
 @bp.errorhandler(service.JobRejected)
 def rejected(exc: service.JobRejected) -> Any:
-    db.session.rollback()
+    rollback_quietly()
     return error_response(422, "Unprocessable Entity", str(exc), exc.problems)
 
 

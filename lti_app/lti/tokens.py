@@ -73,6 +73,9 @@ def require_launch(view: F) -> F:
         source = request.args if request.method in ("GET", "HEAD") else request.form
         g.launch = resolve(source.get(PARAM))
         g.launch_token = mint(g.launch)
+        # Read once, now: an error page after a rollback (the database gone) must not ask the
+        # database for them again through the expired launch.
+        g.locale, g.high_contrast = g.launch.locale, g.launch.high_contrast
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

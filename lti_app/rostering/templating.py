@@ -39,7 +39,7 @@ def local_time(value: datetime | str | None, zone_name: str | None = None) -> st
         # A time at the very edge of the calendar (year 1 or 9999) has no local time in every
         # zone: show it in UTC rather than fail the page.
         return value.strftime("%b %-d, %Y %-I:%M%p UTC")
-    locale = g.launch.locale if g.get("launch") is not None else get_locale_name()
+    locale = get_locale_name()
     if locale != "en":
         # The admin's language's own order and words ("26 nov 2026, 9:05"), from Babel's CLDR.
         day = format_date(local, "medium", locale=locale)

@@ -108,7 +108,11 @@ def test_every_page_has_no_axe_violations(
             expect(frame_locator.locator("#jobs-heading")).to_be_visible(timeout=15_000)
             folder = DOCS if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1" else ARTIFACTS
             folder.mkdir(exist_ok=True)
-            page.screenshot(path=str(folder / name))
+            # The frame's own element, once the tool has sized it: a capture of the platform
+            # page does not paint a cross-site frame (it showed an empty one).
+            expect(frame_locator.locator("#alerts-heading")).to_be_visible()
+            page.wait_for_function("window.resizes && window.resizes.length > 0")
+            page.locator("iframe#tool").screenshot(path=str(folder / name))
 
         refused, refused_frame = open_course(axe_context, persona="student")
         expect(refused_frame.locator("h1")).to_be_visible(timeout=15_000)
