@@ -8,10 +8,15 @@ then to the browser's Accept-Language.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_translations, refresh
 from markupsafe import Markup
@@ -63,12 +68,45 @@ def select_locale() -> str:
     ).replace("-", "_")
 
 
+CATALOGS = ROOT / "lti_app" / "translations"
+
+
+def compiled_catalogs(source: Path, cache: Path) -> Path:
+    """The folder of compiled catalogs (.mo), compiling any missing or older than its .po.
+
+    `make` compiles them at install; an operator who installs with ``pip install -r
+    requirements.txt`` alone, or deploys a checkout, never ran it, so the app does it when it
+    starts (never in a request): into the catalogs' own folder when it can write there, else
+    into a cache folder it owns. Each file is written whole and then renamed, so workers
+    starting together never read half a catalog."""
+    for folder in (source, cache):
+        try:
+            for po in sorted(source.glob("*/LC_MESSAGES/messages.po")):
+                mo = folder / po.relative_to(source).with_suffix(".mo")
+                if not (mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime):
+                    with po.open("rb") as handle:
+                        _write_mo(mo, read_po(handle))
+        except OSError:
+            continue  # read-only: the cache, then
+        return folder
+    return source  # nothing writable: the catalogs as they are (English at worst)
+
+
+def _write_mo(path: Path, catalog: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+        write_mo(handle, catalog)
+    os.chmod(handle.name, 0o644)
+    os.replace(handle.name, path)
+
+
 def init_app(app: Flask) -> None:
-    """Bind Flask-Babel with the catalogs beside the package."""
+    """Bind Flask-Babel with the catalogs beside the package (compiled when they are not)."""
+    folder = compiled_catalogs(CATALOGS, Path(app.instance_path) / "translations")
     babel.init_app(
         app,
         locale_selector=select_locale,
-        default_translation_directories=str(ROOT / "lti_app" / "translations"),
+        default_translation_directories=str(folder),
     )
     # Templates call gettext a hundred times a page. Flask-Babel's callables (Jinja's
     # "newstyle" ones) take the template context, and Jinja derives a new context for each
