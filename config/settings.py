@@ -159,6 +159,10 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "ALERT_BACKOFF_SECONDS": float(os.environ.get("ALERT_BACKOFF_SECONDS", "30")),
         "ALERT_LEASE_SECONDS": _int("ALERT_LEASE_SECONDS", 300),
         "ALERT_POLL_SECONDS": float(os.environ.get("ALERT_POLL_SECONDS", "1")),
+        # /metrics answers a scraper presenting this bearer token (none: no /metrics), and the
+        # worker serves its own on this port (0: not at all).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        "WORKER_METRICS_PORT": _int("WORKER_METRICS_PORT", 0),
         # A sync the change guard holds ends Failed when no admin decides within this.
         "HOLD_EXPIRES_HOURS": _int("HOLD_EXPIRES_HOURS", 24),
     }

@@ -36,7 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
-    from . import errors, observability, security, tab  # noqa: F401 (tab: the tab's routes)
+    from . import errors, metrics, observability, security, tab  # noqa: F401 (tab: its routes)
     from .alerts import bp as alerts_bp
     from .alerts.cli import alerts_cli
     from .api import bp as api_bp
@@ -71,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(alerts_cli)
     app.cli.add_command(worker_command)
     observability.register(app)
+    metrics.register(app)
     errors.register(app)
     security.register(app)
     register_filters(app)

@@ -20,6 +20,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from . import metrics
 from .alerts import outbox
 from .canvas import worker as canvas_worker
 from .extensions import db
@@ -75,6 +76,8 @@ def worker_command() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["WORKER_METRICS_PORT"]:
+        metrics.serve_for_worker(app, app.config["WORKER_METRICS_PORT"])
     owner = canvas_worker.worker_name()
     threads = [
         _in_thread(app, "canvas", lambda: canvas_worker.run_forever(owner, stop)),

@@ -27,7 +27,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import crypto
+from .. import crypto, metrics
 from ..extensions import db
 from ..lti.models import Tenant
 from ..rostering import sync
@@ -415,6 +415,7 @@ def _record(delivery: AlertDelivery, outcome: channels.Outcome) -> str:
             result = "retrying"
         recipient.last_ok = False
     db.session.commit()
+    metrics.ALERT_DELIVERIES.labels(recipient.channel, result).inc()
     log.info(
         "alert %s (%s) to recipient %s: %s %s",
         delivery.public_id,

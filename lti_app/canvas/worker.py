@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from .. import crypto
+from .. import crypto, metrics
 from ..extensions import db
 from ..i18n import N_
 from ..timeutil import utcnow
@@ -151,6 +151,7 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
     except LeaseLost as exc:
         db.session.rollback()
         log.warning("%s", exc)
+        metrics.CANVAS_POLLS.labels("lease lost").inc()
         return "lease lost"
     except (TokenRejected, crypto.SecretUnreadable):
         db.session.rollback()
@@ -179,6 +180,7 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    metrics.CANVAS_POLLS.labels(outcome.split(":")[0]).inc()
     log.info(
         "polled Canvas for tenant %s in %.2f s: %s",
         connection.tenant_id,

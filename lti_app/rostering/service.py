@@ -19,6 +19,7 @@ from sqlalchemy import Exists, Select, bindparam, literal, select, tuple_, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 
+from .. import metrics
 from ..extensions import db
 from ..i18n import N_
 from ..lti.models import Tenant
@@ -27,6 +28,7 @@ from . import tally
 from .export import HEADER_LINE, csv_line
 from .models import (
     AWAITING_APPROVAL,
+    HELD,
     ApprovalState,
     JobEvent,
     JobFile,
@@ -752,6 +754,8 @@ def record_event(job: RosteringJob, kind: str) -> None:
     """Note, in the transaction of the change, that the job reached a final status or was
     held (a ``JobEvent``: the alerts worker tells whoever asked to hear of it)."""
     db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind))
+    if kind != HELD:
+        metrics.JOBS_FINISHED.labels(kind, job.trigger).inc()
 
 
 def list_jobs_after(

@@ -1,0 +1,174 @@
+"""Metrics for the operator, in Prometheus's text format (prometheus-client).
+
+Counters are kept where things happen (a request answered, a job reaching a final status, a
+Canvas poll, an alert delivery); what the database already knows (jobs in progress, the
+alerts' backlog, how late the most overdue Canvas poll is) is read when Prometheus scrapes.
+Under gunicorn every worker writes its counts to ``PROMETHEUS_MULTIPROC_DIR`` (set by
+``gunicorn.conf.py``) and one answer adds them up, a restarted worker's included.
+
+No label names an institution: thousands of institutions would be thousands of series per
+metric. Per-institution figures are in each institution's Rostering tab.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, event, func, select
+
+from .extensions import db
+from .timeutil import as_utc, utcnow
+
+bp = Blueprint("metrics", __name__)
+
+HTTP_REQUESTS = Counter(
+    "sis_http_requests_total", "HTTP requests answered, by route and status.",
+    ["endpoint", "method", "status"],
+)  # fmt: skip
+HTTP_SECONDS = Histogram(
+    "sis_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
+    ["endpoint"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)  # fmt: skip
+JOBS_FINISHED = Counter(
+    "sis_jobs_finished_total", "Rostering jobs reaching a final status.", ["status", "trigger"]
+)
+CANVAS_POLLS = Counter("sis_canvas_polls_total", "Canvas polls, by outcome.", ["outcome"])
+ALERT_DELIVERIES = Counter(
+    "sis_alert_deliveries_total", "Tries to deliver an alert, by channel and outcome.",
+    ["channel", "outcome"],
+)  # fmt: skip
+DB_CONNECTIONS = Gauge(
+    "sis_db_pool_connections_in_use", "Database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request (the route's rule, never the raw path)."""
+    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
+    HTTP_SECONDS.labels(endpoint).observe(seconds)
+
+
+def _pool_in_use(engine: Engine) -> None:
+    event.listen(engine.pool, "checkout", lambda *_: DB_CONNECTIONS.inc())
+    event.listen(engine.pool, "checkin", lambda *_: DB_CONNECTIONS.dec())
+
+
+class DatabaseCollector(Collector):
+    """What the database knows, read at each scrape: jobs in progress, the alerts' backlog
+    and its oldest item's age, and how long past its turn the most overdue Canvas
+    connection waits."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from .alerts.models import AlertDelivery, DeliveryState
+        from .canvas.models import CanvasConnection, ConnectionState
+        from .rostering.models import JobStatus, RosteringJob
+
+        with self.app.app_context():
+            now = utcnow()
+            running = db.session.scalar(
+                select(func.count()).where(RosteringJob.status == JobStatus.IN_PROGRESS.value)
+            )
+            backlog, oldest = db.session.execute(
+                select(func.count(), func.min(AlertDelivery.created_at)).where(
+                    AlertDelivery.state == DeliveryState.PENDING.value
+                )
+            ).one()
+            overdue = db.session.scalar(
+                select(func.min(CanvasConnection.next_poll_at)).where(
+                    CanvasConnection.state == ConnectionState.ACTIVE
+                )
+            )
+            db.session.remove()
+        yield _gauge("sis_jobs_in_progress", "Rostering jobs In Progress.", running or 0)
+        yield _gauge("sis_alert_outbox_backlog", "Alert deliveries still owed.", backlog or 0)
+        yield _gauge(
+            "sis_alert_outbox_oldest_age_seconds",
+            "Age of the oldest alert delivery still owed (0 when none).",
+            _age(oldest, now),
+        )
+        yield _gauge(
+            "sis_canvas_poll_lag_seconds",
+            "How long past its turn the most overdue Canvas connection waits (0 when none).",
+            _age(overdue, now),
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _age(moment: datetime | None, now: datetime) -> float:
+    return max(0.0, (now - as_utc(moment)).total_seconds()) if moment is not None else 0.0
+
+
+def registry(app: Flask) -> CollectorRegistry:
+    """What one scrape reads: every process's counters (multiprocess mode) or this one's,
+    and the database's figures."""
+    scrape = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(scrape)
+    else:
+        for metric in (HTTP_REQUESTS, HTTP_SECONDS, JOBS_FINISHED, CANVAS_POLLS,
+                       ALERT_DELIVERIES, DB_CONNECTIONS):  # fmt: skip
+            scrape.register(_Only(metric))
+    scrape.register(DatabaseCollector(app))
+    return scrape
+
+
+class _Only(Collector):
+    """One of this process's metrics, in a scrape registry of its own."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+
+    def collect(self) -> Any:
+        return self.metric.collect()
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The metrics, for a scraper presenting ``Authorization: Bearer $METRICS_TOKEN``; 404
+    when no token is configured (the endpoint does not exist)."""
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        abort(404)
+    auth = request.authorization
+    given = auth.token if auth is not None and auth.type == "bearer" else None
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        return Response("Send Authorization: Bearer <METRICS_TOKEN>.\n", 401,
+                        {"WWW-Authenticate": 'Bearer realm="metrics"'})  # fmt: skip
+    body = generate_latest(registry(current_app._get_current_object()))  # type: ignore[attr-defined]
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def serve_for_worker(app: Flask, port: int) -> None:
+    """The worker's own metrics on ``port`` (``WORKER_METRICS_PORT``), in a thread."""
+    start_http_server(port, addr="127.0.0.1", registry=registry(app))
+
+
+def register(app: Flask) -> None:
+    """Serve /metrics and count the app's database pool's connections in use."""
+    app.register_blueprint(bp)
+    with app.app_context():
+        _pool_in_use(db.engine)
