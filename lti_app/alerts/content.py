@@ -15,7 +15,7 @@ from flask import render_template
 from ..api.schemas import job_out
 from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
-from ..rostering.models import RosteringJob
+from ..rostering.models import STATUS_LABELS, RosteringJob
 from ..rostering.templating import local_time, tool_word
 from ..timeutil import as_utc
 from .models import Event
@@ -141,7 +141,7 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
     details: list[tuple[str, str]] = []
     if job:
         details = [
-            (gettext("Status"), gettext(_STATUS_WORDS[job["status"]])),
+            (gettext("Status"), gettext(STATUS_LABELS[job["status"]])),
             (gettext("Stage"), tool_word(job["stage"]) or "—"),
             (gettext("Time Updated"), _when(job["updated_at"], zone)),
             (gettext("SIS Type"), job["sis_type"]),
@@ -167,13 +167,6 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
         "where": gettext("Admin → %(account)s → SIS Integration", account=institution),
     }
 
-
-_STATUS_WORDS = {
-    "completed": N_("Completed"),
-    "warning": N_("Warning"),
-    "failed": N_("Failed"),
-    "in_progress": N_("In Progress"),
-}
 
 
 def email(

@@ -26,6 +26,13 @@ class Thresholds:
     percent: int = DEFAULT_PERCENT
     count: int = DEFAULT_COUNT
 
+    @classmethod
+    def of(cls, row: AlertSettings | None) -> Thresholds:
+        """The guard a settings row holds (none: the defaults)."""
+        if row is None:
+            return cls()
+        return cls(row.guard_enabled, row.guard_percent, row.guard_count)
+
     def document(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "percent": self.percent, "count": self.count}
 
@@ -47,10 +54,7 @@ def settings_row(tenant_id: int) -> AlertSettings:
 
 def thresholds(tenant_id: int) -> Thresholds:
     """The tenant's guard (the defaults until an admin or the operator changes it)."""
-    row = db.session.get(AlertSettings, tenant_id)
-    if row is None:
-        return Thresholds()
-    return Thresholds(row.guard_enabled, row.guard_percent, row.guard_count)
+    return Thresholds.of(db.session.get(AlertSettings, tenant_id))
 
 
 def configure(tenant_id: int, *, enabled: bool, percent: int, count: int, by: str) -> Thresholds:

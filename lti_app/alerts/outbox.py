@@ -132,9 +132,7 @@ def _decide(event: JobEvent, recipients: list[AlertRecipient]) -> None:
     else:
         sends += _streak(settings, event.kind, job)
         held_and_approved = approval is not None and approval.state == ApprovalState.APPROVED
-        thresholds = guard.Thresholds(
-            settings.guard_enabled, settings.guard_percent, settings.guard_count
-        )
+        thresholds = guard.Thresholds.of(settings)
         reasons = (
             []
             if held_and_approved

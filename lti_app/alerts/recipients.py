@@ -74,6 +74,11 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _email_digest(address: str) -> str:
+    """An address's digest: the same mailbox however it is capitalised or padded."""
+    return _digest("email:" + address.strip().lower())
+
+
 def _room_for_one(tenant_id: int, digest: str) -> None:
     count = db.session.scalar(select(func.count()).where(AlertRecipient.tenant_id == tenant_id))
     if (count or 0) >= MAX_RECIPIENTS:
@@ -98,7 +103,7 @@ def add_email(
         raise RecipientRefused(N_("%(address)s is not an email address."), address=address)
     if not email_configured():
         raise RecipientRefused(N_("Email is not set up on this SIS Integration server."))
-    digest = _digest("email:" + address.lower())
+    digest = _email_digest(address)
     _room_for_one(tenant_id, digest)
     recipient = AlertRecipient(
         tenant_id=tenant_id,
@@ -173,7 +178,7 @@ def add_webhook(
     return recipient, secret
 
 
-def _delete(recipient: AlertRecipient | None) -> bool:
+def delete(recipient: AlertRecipient | None) -> bool:
     """Remove a recipient (and what it was still owed); False when there is none. Commits."""
     if recipient is None:
         return False
@@ -184,22 +189,18 @@ def _delete(recipient: AlertRecipient | None) -> bool:
 
 def remove(tenant_id: int, recipient_id: int) -> bool:
     """Remove one of the tenant's recipients. Commits."""
-    return _delete(get(tenant_id, recipient_id))
+    return delete(get(tenant_id, recipient_id))
 
 
 def find_email(tenant_id: int, address: str) -> AlertRecipient | None:
     """The institution's recipient with this email address, if any."""
-    digest = _digest("email:" + address.strip().lower())
+    digest = _email_digest(address)
     return db.session.scalars(
         select(AlertRecipient).where(
             AlertRecipient.tenant_id == tenant_id, AlertRecipient.digest == digest
         )
     ).first()
 
-
-def remove_email(tenant_id: int, address: str) -> bool:
-    """Remove an address from one institution's list (the unsubscribe link). Commits."""
-    return _delete(find_email(tenant_id, address))
 
 
 def rotate_secrets() -> int:

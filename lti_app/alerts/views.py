@@ -27,7 +27,8 @@ def unsubscribe(token: str) -> Any:
     recipient = recipients.find_email(tenant_id, address)
     if recipient is not None:
         g.locale = recipient.locale  # the page speaks the language its emails spoke
-    removed = request.method == "POST" and recipients.remove_email(tenant_id, address)
+    # (POST removes it for this institution only: the recipient is this institution's.)
+    removed = request.method == "POST" and recipients.delete(recipient)
     return render_template(
         "alerts/unsubscribe.html",
         address=address,
