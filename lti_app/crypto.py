@@ -49,6 +49,4 @@ def _open(action: Callable[[bytes], bytes], token: str) -> str:
     try:
         return action(token.encode()).decode()
     except InvalidToken as exc:
-        raise SecretUnreadable(
-            "a stored secret cannot be decrypted with CANVAS_TOKEN_KEY"
-        ) from exc
+        raise SecretUnreadable("a stored secret cannot be decrypted with CANVAS_TOKEN_KEY") from exc

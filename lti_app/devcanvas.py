@@ -6,8 +6,12 @@ What it does as Canvas does: ``/login/oauth2/auth`` (an approval page) and
 ``/login/oauth2/token`` (codes, refresh tokens, the ``user`` in the answer, no new refresh token
 on refresh); ``GET /api/v1/accounts/:id/sis_imports`` newest first as ``{"sis_imports": [...]}``
 with ``created_since``/``created_before``, ``per_page`` up to 100 and absolute ``Link`` headers;
-``GET .../sis_imports/:id``; ``X-Rate-Limit-Remaining`` on every answer; 401 with
-``WWW-Authenticate`` for a bad token. Faults (rate limits, 5xx, slow answers) are queued on demand.
+``GET .../sis_imports/:id``; ``GET .../sis_imports/:id/errors`` as ``{"sis_import_errors":
+[...]}`` with the ``failure`` filter, paged the same way, and nothing once the import ended 30 days
+ago (Canvas keeps error rows that long); ``X-Rate-Limit-Remaining`` on every answer; 401 with
+``WWW-Authenticate`` for a bad token, and 401 "Insufficient scopes on access token." without it
+for a token granted without the errors scope. Faults (rate limits, 5xx, slow answers) are queued
+on demand.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,24 +143,68 @@ class StandInCanvas:
     user_name: str = "Morgan Registrar"
     access_token_ttl: int = 3600
     imports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # account -> imports
+    # import id -> its error rows, newest first: file, message, row, row_info and ``failure``
+    errors: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
+    # Tokens granted without the errors scope (made before the tool asked for it).
+    scopeless: set[str] = field(default_factory=set)
     refresh_tokens: set[str] = field(default_factory=set)
     refuse_accounts: dict[str, tuple[int, str]] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
     rate_limit_remaining: float = 700.0
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Called with each request's path and query before it is answered (a test's hand on the
+    # moment: a worker killed while a page is on its way).
+    on_request: Callable[[str, dict[str, str]], None] | None = None
     # (monotonic time, account, import): put when its time comes, so an import can finish.
     scripted: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
+    # codes and refresh tokens granted without the errors scope
+    _narrow: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- state the tests and the demo set -------------------------------------------------
 
-    def issue_token(self) -> str:
-        """A user access token, as one made by hand in Canvas's profile settings."""
+    def issue_token(self, *, errors_scope: bool = True) -> str:
+        """A user access token, as one made by hand in Canvas's profile settings (or granted
+        without the errors scope)."""
         token = "7~" + secrets.token_urlsafe(24)
         self.tokens.add(token)
+        if not errors_scope:
+            self.scopeless.add(token)
         return token
+
+    def add_errors(
+        self, import_id: int, failures: int, warnings: int = 0, *, file: str = "enrollments.csv"
+    ) -> list[dict[str, Any]]:
+        """Error rows for an import, as its CSV would cause them: ``failures`` rows that
+        failed it and ``warnings`` others, interleaved as Canvas lists them."""
+        total = failures + warnings
+        rows = []
+        for n in range(total):
+            failure = (n * failures) // total != ((n + 1) * failures) // total
+            rows.append(
+                {
+                    "sis_import_id": import_id,
+                    "file": file,
+                    "message": (
+                        f"Course BIO-{100 + n % 400} not found for enrollment of U{10_000 + n}"
+                        if failure
+                        else f"User U{10_000 + n} has no email address"
+                    ),
+                    "row": n + 2,  # 1-based, the header is row 1
+                    "row_info": f"BIO-{100 + n % 400},U{10_000 + n},student,active",
+                    "failure": failure,
+                }
+            )
+        with self._lock:
+            self.errors[import_id] = rows
+            for history in self.imports.values():
+                for document in history:
+                    if document["id"] == import_id:
+                        counts = document["data"]["counts"]
+                        counts["error_count"], counts["warning_count"] = failures, warnings
+        return rows
 
     def add_history(
         self, account: str, count: int, *, start_id: int = 1000, **options: Any
@@ -183,6 +232,8 @@ class StandInCanvas:
         @bp.before_request
         def record_and_misbehave() -> Any:
             canvas.requests.append((request.path, request.args.to_dict()))
+            if canvas.on_request is not None:
+                canvas.on_request(request.path, request.args.to_dict())
             due = [entry for entry in canvas.scripted if entry[0] <= time.monotonic()]
             for entry in due:
                 canvas.scripted.remove(entry)
@@ -230,6 +281,8 @@ class StandInCanvas:
                 )
             code = secrets.token_urlsafe(16)
             canvas._codes[code] = redirect_uri
+            if "/errors" not in request.args.get("scope", ""):
+                canvas._narrow.add(code)
             return redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}")
 
         @bp.post("/login/oauth2/token")
@@ -246,16 +299,22 @@ class StandInCanvas:
                 "expires_in": canvas.access_token_ttl,
             }
             if form.get("grant_type") == "authorization_code":
-                if canvas._codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
+                code = form.get("code", "")
+                if canvas._codes.pop(code, None) != form.get("redirect_uri"):
                     return jsonify(error="invalid_grant"), 400
                 refresh_token = secrets.token_urlsafe(24)
                 canvas.refresh_tokens.add(refresh_token)
+                if code in canvas._narrow:
+                    canvas._narrow.add(refresh_token)
                 answer["refresh_token"] = refresh_token
+                grant = code
             elif form.get("grant_type") != "refresh_token" or (
                 form.get("refresh_token") not in canvas.refresh_tokens
             ):
                 return jsonify(error="invalid_grant"), 400
-            answer["access_token"] = canvas.issue_token()
+            else:
+                grant = form["refresh_token"]
+            answer["access_token"] = canvas.issue_token(errors_scope=grant not in canvas._narrow)
             return jsonify(answer)
 
         def authorised(account: str) -> Response | None:
@@ -292,10 +351,14 @@ class StandInCanvas:
                 rows = [d for d in rows if _at(d["created_at"]) > _at(since)]
             if before:
                 rows = [d for d in rows if _at(d["created_at"]) < _at(before)]
+            return paged(rows, "sis_imports")
+
+        def paged(rows: list[dict[str, Any]], root: str) -> Response:
+            """A page of ``rows`` under ``root``, with Canvas's absolute ``Link`` header."""
             per_page = min(max(request.args.get("per_page", 10, type=int), 1), 100)
             page = max(request.args.get("page", 1, type=int), 1)
             chunk = rows[(page - 1) * per_page : page * per_page]
-            response = jsonify({"sis_imports": chunk})
+            response = jsonify({root: chunk})
             links = []
             query = request.args.to_dict()
             last = max(1, -(-len(rows) // per_page))
@@ -315,6 +378,35 @@ class StandInCanvas:
                 links.append(f'<{url}>; rel="{rel}"')
             response.headers["Link"] = ",".join(links)
             return response
+
+        @bp.get("/api/v1/accounts/<account>/sis_imports/<int:import_id>/errors")
+        def list_errors(account: str, import_id: int) -> Any:
+            refused = authorised(account)
+            if refused is not None:
+                return refused
+            if request.headers.get("Authorization", "").removeprefix("Bearer ") in (
+                canvas.scopeless
+            ):
+                # Canvas's answer to a token without the scope: 401, no WWW-Authenticate.
+                return Response(
+                    '{"errors":[{"message":"Insufficient scopes on access token."}]}',
+                    401,
+                    mimetype="application/json",
+                )
+            with canvas._lock:
+                found = next(
+                    (d for d in canvas.imports.get(account, []) if d["id"] == import_id), None
+                )
+                rows = list(canvas.errors.get(import_id, []))
+            if found is None:
+                return jsonify(errors=[{"message": "The specified resource does not exist."}]), 404
+            ended = _at(found["ended_at"] or found["created_at"])
+            if datetime.now(UTC) - ended > timedelta(days=30):
+                rows = []  # "Import errors are only stored for 30 days"
+            if request.args.get("failure") in ("true", "1"):
+                rows = [row for row in rows if row["failure"]]
+            shown = [{k: v for k, v in row.items() if k != "failure"} for row in rows]
+            return paged(shown, "sis_import_errors")
 
         @bp.get("/api/v1/accounts/<account>/sis_imports/<int:import_id>")
         def show_import(account: str, import_id: int) -> Any:
@@ -372,6 +464,26 @@ def demo_canvas() -> StandInCanvas:
                 enrollments_created=rng.randint(0, 200),
             ),
         )
+    # Three days ago, an import Canvas refused 1,234 rows of: its JSON lists the first few,
+    # the errors API every one (the worker reads them into the job's messages).
+    canvas.put(
+        "1",
+        sis_import(
+            40_003,
+            today - timedelta(days=3),
+            state="failed_with_messages",
+            user=None,
+            errors=[
+                ["enrollments.csv", "Course BIO-100 not found for enrollment of U10000"],
+                ["", "and 1199 more errors"],
+            ],
+            warnings=[
+                ["enrollments.csv", "User U10001 has no email address"],
+                ["", "and 33 more warnings"],
+            ],
+        ),
+    )
+    canvas.add_errors(40_003, failures=1_200, warnings=34)
     started = datetime.now(UTC).replace(microsecond=0)
     canvas.put("1", sis_import(50_000, started, state="importing", progress=35, user=None))
     canvas.scripted.append(

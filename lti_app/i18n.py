@@ -135,9 +135,10 @@ def gettext(message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
-    """``flask_babel.ngettext`` through the request's cached catalog (``num`` is given)."""
-    return translations().ungettext(singular, plural, num) % {"num": num, **variables}
+def ngettext(singular: str, plural: str, n: int, /, **variables: Any) -> str:
+    """``flask_babel.ngettext`` through the request's cached catalog: ``num`` is ``n`` unless
+    given (as the number written the admin's way)."""
+    return translations().ungettext(singular, plural, n) % {"num": n, **variables}
 
 
 def _template_gettext(message: str, /, **variables: Any) -> Markup:

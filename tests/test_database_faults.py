@@ -185,9 +185,9 @@ def test_an_error_answer_never_needs_the_database_that_just_went_away(
     ).json["id"]
 
     # The cut: right after the statement that finds the launch (a page), or the job (the API:
-    # for the PATCH, the last of its lookups, its messages; then the body is refused).
+    # for the PATCH, the last of its lookups, its files; then the body is refused).
     after = {"page": "FROM lti_launch", "api-404": "FROM rostering_job", "api-422": "FROM "
-             "rostering_job_message"}[kind]  # fmt: skip
+             "rostering_job_file"}[kind]  # fmt: skip
     armed = [True]
 
     def cut_after(connection, cursor, statement, parameters, context, executemany):

@@ -15,8 +15,9 @@ from flask import render_template
 from ..api.schemas import job_out
 from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
+from ..rostering import messages as job_messages
 from ..rostering.models import STATUS_LABELS, RosteringJob
-from ..rostering.templating import local_time, tool_word
+from ..rostering.templating import local_time, number, tool_word
 from ..timeutil import as_utc
 from .models import Event
 
@@ -62,9 +63,11 @@ def payload(job: RosteringJob, timezone: str) -> dict[str, Any]:
     """The facts of an alert about ``job``, as JSON-ready data."""
     tenant = job.tenant
     document = job_out(job, full=True)
-    messages = document.pop("messages") or []
     document["files"] = [{"name": f["name"]} for f in document["files"] or []]
-    document["messages"] = messages[:MESSAGES_IN_PAYLOAD]
+    document.pop("messages_next", None)
+    # Counted from every message (a Canvas import's every row), shown the first hundred.
+    messages = job_messages.summaries(job.id)
+    document["messages"] = document["messages"][:MESSAGES_IN_PAYLOAD]
     document["messages_total"] = len(messages)
     return {
         "institution": {"name": tenant.display_name, "deployment_id": tenant.deployment_id},
@@ -168,7 +171,6 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-
 def email(
     event: Event, facts: dict[str, Any], locale: str, unsubscribe_url: str
 ) -> tuple[str, str, str]:
@@ -180,6 +182,12 @@ def email(
     return words["subject"], text, html
 
 
+def _kind_line(kind: dict[str, Any]) -> str:
+    """One kind of message counted: "1,234 × enrollments.csv: Course … not found"."""
+    where = f"{kind['file']}: " if kind["file"] else ""
+    return f"{number(kind['count'])} × {where}{kind['kind']}"
+
+
 def _plain(words: dict[str, Any], unsubscribe_url: str) -> str:
     out = [words["title"], words["institution"], ""]
     out += words["lines"] + ([""] if words["lines"] else [])
@@ -188,14 +196,18 @@ def _plain(words: dict[str, Any], unsubscribe_url: str) -> str:
         out.append("")
     if words["errors"] or words["warnings"]:
         out.append(
-            ngettext("%(num)s error", "%(num)s errors", words["errors"])
+            ngettext(
+                "%(num)s error", "%(num)s errors", words["errors"], num=number(words["errors"])
+            )
             + ", "
-            + ngettext("%(num)s warning", "%(num)s warnings", words["warnings"])
+            + ngettext(
+                "%(num)s warning",
+                "%(num)s warnings",
+                words["warnings"],
+                num=number(words["warnings"]),
+            )
         )
-        out += [
-            f"  {k['count']} × {k['file'] + ': ' if k['file'] else ''}{k['kind']}"
-            for k in words["kinds"]
-        ]
+        out += [f"  {_kind_line(k)}" for k in words["kinds"]]
         out.append("")
         out.append(gettext("First messages:"))
         out += [
@@ -227,10 +239,7 @@ def slack(event: Event, facts: dict[str, Any], locale: str) -> dict[str, Any]:
         words = summary(event, facts)
     body = "\n".join(words["lines"] + [f"*{label}:* {value}" for label, value in words["details"]])
     if words["errors"] or words["warnings"]:
-        body += "\n" + "\n".join(
-            f"• {k['count']} × {k['file'] + ': ' if k['file'] else ''}{k['kind']}"
-            for k in words["kinds"]
-        )
+        body += "\n" + "\n".join(f"• {_kind_line(k)}" for k in words["kinds"])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": words["subject"][:150]}},
     ]
@@ -267,7 +276,7 @@ def teams(event: Event, facts: dict[str, Any], locale: str) -> dict[str, Any]:
                 {
                     "type": "TextBlock",
                     "wrap": True,
-                    "text": f"{k['count']} × {k['file'] + ': ' if k['file'] else ''}{k['kind']}",
+                    "text": _kind_line(k),
                 }
                 for k in words["kinds"]
             ),

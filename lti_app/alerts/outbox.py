@@ -97,7 +97,6 @@ def fan_out(owner: str, limit: int = 500) -> int:
         .options(
             joinedload(JobEvent.job).options(
                 joinedload(RosteringJob.tenant),
-                selectinload(RosteringJob.messages),
                 selectinload(RosteringJob.files),
                 joinedload(RosteringJob.approval),
             )

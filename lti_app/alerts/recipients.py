@@ -202,7 +202,6 @@ def find_email(tenant_id: int, address: str) -> AlertRecipient | None:
     ).first()
 
 
-
 def rotate_secrets() -> int:
     """Re-encrypt every webhook URL and secret with the current key."""
     count = 0

@@ -96,12 +96,36 @@ OPERATIONS: list[
     (
         "/rostering_jobs/{job_ref}",
         "get",
-        "Get a job with its messages and files",
+        "Get a job with its files and first 100 messages (messages_next: the rest)",
         None,
         "200",
         schemas.JobOut,
         "401 404",
         [JOB_REF],
+    ),
+    (
+        "/rostering_jobs/{job_ref}/messages",
+        "get",
+        "List a job's messages after the first 100 (the job's messages_next is the first "
+        "cursor), in order",
+        None,
+        "200",
+        schemas.MessageList,
+        "401 404 422",
+        [
+            JOB_REF,
+            {
+                "name": "cursor",
+                "in": "query",
+                "description": "The job's messages_next, or the next_cursor of the previous page.",
+                "schema": {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+            },
+        ],
     ),
     (
         "/rostering_jobs/{job_ref}",

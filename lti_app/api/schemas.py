@@ -19,8 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from ..rostering import messages
 from ..rostering.approvals import document as approval_document
-from ..rostering.models import SCHEDULED_POSTER, RosteringJob
+from ..rostering.models import SCHEDULED_POSTER, JobMessage, RosteringJob
 
 Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
@@ -66,6 +67,9 @@ class Message(Strict):
     file: Annotated[str, StringConstraints(max_length=255)] = ""
     row: RowNumber | None = None
     message: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    row_info: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
+        None, description="The row's own text, as the file had it."
+    )
 
 
 class JobFileIn(Strict):
@@ -217,8 +221,8 @@ class Planned(Strict):
 class ChangeCheck(Strict):
     """The changes a sync is about to apply, by kind of object (as in ``change_counts``)."""
 
-    planned: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Planned] = (
-        Field(min_length=1, max_length=64)
+    planned: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Planned] = Field(
+        min_length=1, max_length=64
     )
 
 
@@ -266,15 +270,36 @@ class JobOut(BaseModel):
     canvas_sis_import_id: int | None
     created_at: datetime
     updated_at: datetime
-    messages: list[Message] | None = Field(None, description="Only on a single job.")
+    messages: list[Message] | None = Field(
+        None,
+        description="Only on a single job: its first 100 messages (all of them, when "
+        "messages_next is null).",
+    )
+    messages_next: str | None = Field(
+        None,
+        description="Only on a single job with more than 100 messages: the cursor of the "
+        "rest, for GET /rostering_jobs/{job_ref}/messages.",
+    )
     files: list[JobFileOut] | None = Field(None, description="Only on a single job.")
     approval: Approval | None = Field(
         None, description="Only on a single job, and only when the change guard held it."
     )
 
 
+def message_out(message: JobMessage) -> Message:
+    return Message(
+        severity=message.severity,  # type: ignore[arg-type]
+        file=message.file,
+        row=message.row,
+        message=message.message,
+        row_info=message.row_info,
+    )
+
+
 def job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
-    """A job as the API answers it: with messages, files and approval when ``full``."""
+    """A job as the API answers it: with its first messages, files and approval when
+    ``full``."""
+    first = messages.page(job.id) if full else None
     out = JobOut(
         id=job.public_id,
         external_id=job.external_id,
@@ -290,18 +315,21 @@ def job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
         canvas_sis_import_id=job.canvas_sis_import_id,
         created_at=job.created_at,
         updated_at=job.updated_at,
-        messages=[
-            Message(severity=m.severity, file=m.file, row=m.row, message=m.message)  # type: ignore[arg-type]
-            for m in job.messages
-        ]
-        if full
-        else None,
+        messages=[message_out(m) for m in first.rows] if first else None,
+        messages_next=messages.cursor_of(first.rows[-1]) if first and first.more_after else None,
         files=[JobFileOut(name=f.name, content=f.content) for f in job.files] if full else None,
         approval=Approval.model_validate(approval_document(job.approval))
         if full and job.approval is not None
         else None,
     )
     return dump(out)
+
+
+class MessageList(BaseModel):
+    """A page of a job's messages, in order; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    data: list[Message]
+    next_cursor: str | None
 
 
 class JobList(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Response
 
 from ..errors import error_response, rollback_quietly
-from ..rostering import canvas_imports, service, sync
+from ..rostering import canvas_imports, messages, service, sync
 from ..rostering.models import (
     SCHEDULED_POSTER,
     JobStatus,
@@ -28,6 +28,7 @@ from .tokens import Unauthorized, require_token
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT = 100
+MAX_MESSAGES = 1000  # messages a page (a job's Canvas import may list 50,000)
 
 
 class ApiError(Exception):
@@ -295,6 +296,28 @@ def list_jobs() -> Any:
 def get_job(job_ref: str) -> Any:
     """One job, with its messages and files; ``ext:<external_id>`` finds it by the agent's id."""
     return jsonify(schemas.job_out(find_job(job_ref), full=True))
+
+
+@bp.get("/rostering_jobs/<path:job_ref>/messages")
+@require_token
+def list_messages(job_ref: str) -> Any:
+    """A job's messages after the cursor the job (or the previous page) gave, in order."""
+    job = find_job(job_ref, with_details=False)
+    limit = _query("limit", TypeAdapter(int))
+    limit = messages.PAGE if limit is None else limit
+    if not 1 <= limit <= MAX_MESSAGES:
+        raise _bad_query([{"field": "limit", "message": f"must be between 1 and {MAX_MESSAGES}"}])
+    cursor = request.args.get("cursor")
+    after = messages.read_cursor(cursor)
+    if cursor is not None and after is None:
+        raise _bad_query([{"field": "cursor", "message": "is not a cursor this API gave"}])
+    shown = messages.page(job.id, after=after, size=limit)
+    return jsonify(
+        {
+            "data": [schemas.dump(schemas.message_out(m)) for m in shown.rows],
+            "next_cursor": messages.cursor_of(shown.rows[-1]) if shown.more_after else None,
+        }
+    )
 
 
 @bp.patch("/rostering_jobs/<path:job_ref>")

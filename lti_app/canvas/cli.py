@@ -106,6 +106,12 @@ def status_command() -> None:
             f"{history}; last poll {_when(connection.last_poll_at)} "
             f"({connection.last_outcome or 'none yet'}); next {_when(connection.next_poll_at)}"
             + (f"; problem: {connection.problem}" if connection.problem else "")
+            + (
+                "; error rows: the token lacks the SIS Import Errors scope, connect again "
+                "to keep every row"
+                if connection.errors_scope_missing
+                else ""
+            )
         )
 
 

@@ -47,6 +47,13 @@ class TokenRejected(CanvasError):
     """Canvas answered 401: the token is revoked, expired or was never valid."""
 
 
+class ScopeMissing(CanvasError):
+    """Canvas answered 401 "Insufficient scopes on access token.": the token is good, but was
+    granted without the scope of what was asked (a connection made before the tool asked for
+    it). Canvas sends no ``WWW-Authenticate`` then, which is how canvasapi tells it from a bad
+    token (``Unauthorized``, not ``InvalidAccessToken``)."""
+
+
 class AccountRefused(CanvasError):
     """Canvas refused the account's SIS imports (a sub-account, SIS disabled, no permission)."""
 
@@ -128,7 +135,13 @@ class CanvasClient:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return action()
-            except (InvalidAccessToken, Unauthorized) as exc:
+            except Unauthorized as exc:
+                if "insufficient scopes" in str(exc).lower():
+                    raise ScopeMissing(
+                        N_("Canvas did not grant this connection the scope asked for.")
+                    ) from exc
+                raise TokenRejected(N_("Canvas no longer accepts the token.")) from exc
+            except InvalidAccessToken as exc:
                 raise TokenRejected(N_("Canvas no longer accepts the token.")) from exc
             except RateLimitExceeded as exc:
                 reason: Exception = exc
@@ -194,3 +207,29 @@ class CanvasClient:
         """One SIS import by its id, as Canvas sent it."""
         path = f"accounts/{self.account_id}/sis_imports/{int(import_id)}"
         return self._call(lambda: self._requester.request("GET", path).json())
+
+    def error_page(
+        self, import_id: int, *, failure: bool, url: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of an import's error rows (the SIS Import Errors API; with ``failure``, only
+        the rows that failed the import) and the next page's address: ``url`` when going on
+        from a page already read, else the first page. Canvas's ``Link`` addresses are
+        followed only on the Canvas the token belongs to."""
+        if url is None:
+            path = f"accounts/{self.account_id}/sis_imports/{int(import_id)}/errors"
+            params: list[tuple[str, Any]] = [("per_page", PAGE)]
+            if failure:
+                params.append(("failure", True))
+            response = self._call(lambda: self._requester.request("GET", path, _kwargs=params))
+        else:
+            response = self._call(lambda: self._requester.request("GET", _url=url))
+        try:
+            body = response.json()
+        except ValueError:
+            raise CanvasUnavailable(N_("Canvas's answer was not JSON.")) from None
+        rows = body.get("sis_import_errors") if isinstance(body, dict) else body
+        following = response.links.get("next", {}).get("url")
+        if following and not following.startswith(self._requester.base_url):
+            log.warning("Canvas's next page is on another host; the read stops here")
+            following = None
+        return [row for row in rows or [] if isinstance(row, dict)], following

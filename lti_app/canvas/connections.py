@@ -89,6 +89,7 @@ def connect(
     connection.connected_at = utcnow()
     connection.state = ConnectionState.ACTIVE
     connection.problem = ""
+    connection.errors_scope_missing = False
     connection.next_poll_at = utcnow()
     db.session.commit()
     return connection

@@ -24,6 +24,7 @@ from ..rostering.canvas_imports import (
 )
 from ..rostering.models import SCHEDULED_POSTER, JobStatus
 from ..timeutil import as_utc, utcnow
+from . import error_rows
 from .client import CanvasClient
 from .models import CanvasConnection
 
@@ -161,6 +162,7 @@ def to_report(data: dict[str, Any]) -> ImportReport:
         json_text=json.dumps(data, ensure_ascii=False),
         created_at=created,
         updated_at=max(updated, created),
+        rows_to_read=status.is_final and error_rows.has_rows(data),
     )
 
 
@@ -169,21 +171,28 @@ class PollResult:
     """What one poll did."""
 
     changed: int = 0  # jobs created or updated
-    running: bool = False  # an import is still running: poll again soon
+    running: bool = False  # an import is still running, or rows are left to read: soon again
 
 
 def _store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> int:
     reports = []
+    sent: dict[int, dict[str, Any]] = {}
     for data in imports:
         try:
             reports.append(to_report(data))
         except (KeyError, TypeError, ValueError):
             log.warning("skipped a SIS import Canvas sent without a usable id")
+        else:
+            sent[reports[-1].import_id] = data
     for report in reports:
         if connection.newest_created_at is None or report.created_at > connection.newest_created_at:
             connection.newest_created_at = report.created_at
     # The first read of a history tells nobody: only what finishes from now on is news.
-    return record_imports(connection.tenant_id, reports, announce=connection.backfill_done)
+    recorded = record_imports(connection.tenant_id, reports, announce=connection.backfill_done)
+    for job in recorded.to_read:
+        if error_rows.for_job(job.id) is None:
+            error_rows.begin(job, sent[job.canvas_sis_import_id], announce=connection.backfill_done)
+    return recorded.changed
 
 
 def poll(
@@ -222,5 +231,6 @@ def poll(
             if import_id not in seen:
                 result.changed += _store(connection, [client.get_import(import_id)])
                 db.session.commit()
-    result.running = bool(unfinished_import_ids(connection.tenant_id))
+    rows_left = error_rows.read_pending(connection, client, renew)
+    result.running = rows_left or bool(unfinished_import_ids(connection.tenant_id))
     return result

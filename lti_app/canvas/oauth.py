@@ -19,10 +19,13 @@ from flask import current_app
 from ..timeutil import utcnow
 from .client import CanvasError, TokenRejected
 
-# What the tool reads: the list of SIS imports and one import, on the root account.
+# What the tool reads: the list of SIS imports, one import, and an import's error rows, on
+# the root account. A connection made before the third was asked for lacks it: Canvas answers
+# 401 "Insufficient scopes on access token." for the rows, and the tab asks for a reconnect.
 SCOPES = (
     "url:GET|/api/v1/accounts/:account_id/sis_imports",
     "url:GET|/api/v1/accounts/:account_id/sis_imports/:id",
+    "url:GET|/api/v1/accounts/:account_id/sis_imports/:id/errors",
 )
 MAX_ANSWER_BYTES = 64 * 1024
 

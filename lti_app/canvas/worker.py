@@ -156,9 +156,7 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
     except (TokenRejected, crypto.SecretUnreadable):
         db.session.rollback()
         can_connect = connections.api_key_for(connection.base_url) is not None
-        connections.needs_reconnecting(
-            connection, RECONNECT if can_connect else RENEW_BY_OPERATOR
-        )
+        connections.needs_reconnecting(connection, RECONNECT if can_connect else RENEW_BY_OPERATOR)
         outcome = "needs reconnecting"
     except AccountRefused as exc:
         db.session.rollback()

@@ -8,11 +8,11 @@ place, so the list never shows the same sync twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -51,10 +51,21 @@ class ImportReport:
     status: JobStatus
     stage: str  # "Canvas Import (40%)" while it runs
     change_counts: dict[str, dict[str, int]]
-    messages: list[dict[str, Any]]  # severity, file, message
+    messages: list[dict[str, Any]]  # severity, file, message (the import's capped list)
     json_text: str  # the import as Canvas sent it
     created_at: datetime
     updated_at: datetime
+    # Every row of its errors is to be read once it is final: its news waits for them.
+    rows_to_read: bool = False
+
+
+@dataclass
+class Recorded:
+    """What storing a page of imports did: how many jobs changed, and which of them reached a
+    final status with rows still to read (their news is told when the rows are in)."""
+
+    changed: int = 0
+    to_read: list[RosteringJob] = field(default_factory=list)
 
 
 def _import_jobs(tenant_id: int, import_ids: list[int]) -> dict[int, RosteringJob]:
@@ -65,7 +76,7 @@ def _import_jobs(tenant_id: int, import_ids: list[int]) -> dict[int, RosteringJo
             RosteringJob.tenant_id == tenant_id,
             RosteringJob.canvas_sis_import_id.in_(import_ids),
         )
-        .options(selectinload(RosteringJob.files), selectinload(RosteringJob.messages))
+        .options(selectinload(RosteringJob.files))
     )
     return {job.canvas_sis_import_id: job for job in jobs if job.canvas_sis_import_id}
 
@@ -84,70 +95,92 @@ def _canvas_messages(report: ImportReport) -> list[JobMessage]:
     return [JobMessage(source=CANVAS, row=None, **message) for message in report.messages]
 
 
+def _has_read_rows(job: RosteringJob) -> bool:
+    """Whether every row of the job's import is (being) stored in place of its capped list."""
+    return job.id is not None and bool(
+        db.session.scalar(
+            select(JobMessage.id)
+            .where(JobMessage.job_id == job.id, JobMessage.position.is_not(None))
+            .limit(1)
+        )
+    )
+
+
 def _stored_json(job: RosteringJob) -> str | None:
     return next((f.content for f in job.files if f.name == IMPORT_FILE), None)
 
 
-def record_imports(tenant_id: int, reports: list[ImportReport], *, announce: bool) -> int:
-    """Store or update the jobs of a page of Canvas imports; returns how many changed (a
-    re-poll of imports stored as they are changes nothing). One query finds the stored jobs
-    and the new ones are inserted together. With ``announce``, a job that reaches a final
-    status is an event for the alerts (not while the first read of a history runs). The
+def record_imports(tenant_id: int, reports: list[ImportReport], *, announce: bool) -> Recorded:
+    """Store or update the jobs of a page of Canvas imports (a re-poll of imports stored as
+    they are changes nothing). One query finds the stored jobs and the new ones are inserted
+    together. With ``announce``, a job that reaches a final status is an event for the alerts
+    (not while the first read of a history runs), unless its rows are still to read. The
     caller commits."""
     latest = {report.import_id: report for report in reports}
     stored = _import_jobs(tenant_id, list(latest))
-    changed = 0
+    recorded = Recorded()
     for import_id, report in latest.items():
         job = stored.get(import_id)
         if job is not None and _stored_json(job) != report.json_text:
-            _update(job, report, announce)
-            changed += 1
+            _update(job, report, announce, recorded)
     fresh = [report for import_id, report in latest.items() if import_id not in stored]
     if not fresh:
-        return changed
+        return recorded
     savepoint = db.session.begin_nested()
+    attempt = Recorded(recorded.changed, list(recorded.to_read))
     try:
         for report in fresh:
-            _create(tenant_id, report, announce)
+            _create(tenant_id, report, announce, attempt)
         count_new_jobs(tenant_id, len(fresh))
         db.session.flush()
         savepoint.commit()
     except IntegrityError:
         # An agent named one of these imports a moment ago: one at a time, then.
         savepoint.rollback()
-        return changed + sum(_record_one(tenant_id, report, announce) for report in fresh)
-    return changed + len(fresh)
+        for report in fresh:
+            _record_one(tenant_id, report, announce, recorded)
+        return recorded
+    return attempt
 
 
-def _record_one(tenant_id: int, report: ImportReport, announce: bool) -> bool:
+def _record_one(tenant_id: int, report: ImportReport, announce: bool, recorded: Recorded) -> None:
     job = _import_job(tenant_id, report.import_id)
     if job is None:
         savepoint = db.session.begin_nested()
         try:
-            _create(tenant_id, report, announce)
+            _create(tenant_id, report, announce, recorded)
             count_new_jobs(tenant_id, 1)
             db.session.flush()
             savepoint.commit()
-            return True
+            return
         except IntegrityError:
             savepoint.rollback()
             job = _import_job(tenant_id, report.import_id)
             if job is None:
                 raise
-    if _stored_json(job) == report.json_text:
-        return False
-    _update(job, report, announce)
-    return True
+    if _stored_json(job) != report.json_text:
+        _update(job, report, announce, recorded)
 
 
-def _update(job: RosteringJob, report: ImportReport, announce: bool) -> None:
-    was_final = job.status_enum.is_final
-    _apply(job, report)
-    if announce and not was_final and job.status_enum.is_final:
+def _finished(job: RosteringJob, report: ImportReport, announce: bool, recorded: Recorded) -> None:
+    """The job has just reached a final status: news now, or once its rows are read."""
+    if report.rows_to_read:
+        recorded.to_read.append(job)
+    elif announce:
         record_event(job, job.status)
 
 
-def _create(tenant_id: int, report: ImportReport, announce: bool) -> RosteringJob:
+def _update(job: RosteringJob, report: ImportReport, announce: bool, recorded: Recorded) -> None:
+    was_final = job.status_enum.is_final
+    _apply(job, report)
+    recorded.changed += 1
+    if not was_final and job.status_enum.is_final:
+        _finished(job, report, announce, recorded)
+
+
+def _create(
+    tenant_id: int, report: ImportReport, announce: bool, recorded: Recorded
+) -> RosteringJob:
     new = NewJob(
         external_id=mirrored_external_id(report.import_id),
         type=IMPORT_TYPE,
@@ -165,8 +198,9 @@ def _create(tenant_id: int, report: ImportReport, announce: bool) -> RosteringJo
     )
     job = create_job(tenant_id, new, commit=False, counted=False)
     job.messages = _canvas_messages(report)
-    if announce and report.status.is_final:
-        record_event(job, job.status)
+    recorded.changed += 1
+    if report.status.is_final:
+        _finished(job, report, announce, recorded)
     return job
 
 
@@ -178,7 +212,8 @@ def _apply(job: RosteringJob, report: ImportReport) -> None:
         by_name[IMPORT_FILE].content = report.json_text
     else:
         job.files.append(JobFile(name=IMPORT_FILE, content=report.json_text))
-    job.messages = [m for m in job.messages if m.source != CANVAS] + _canvas_messages(report)
+    if not _has_read_rows(job):
+        job.messages = [m for m in job.messages if m.source != CANVAS] + _canvas_messages(report)
     if report.change_counts:
         job.change_counts = report.change_counts
     mirror = _is_mirror_row(job)
@@ -217,6 +252,7 @@ def link_import(job: RosteringJob, import_id: int) -> None:
             messages=[
                 {"severity": m.severity, "file": m.file, "message": m.message}
                 for m in other.messages
+                if m.position is None
             ],
             json_text=_stored_json(other) or "{}",
             created_at=other.created_at,
@@ -242,3 +278,73 @@ def unfinished_import_ids(tenant_id: int) -> list[int]:
             )
         )
     )
+
+
+def _text(value: Any, limit: int | None = None) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return text[:limit] if limit else text
+
+
+def store_rows(job_id: int, rows: list[dict[str, Any]], severity: str, position: int) -> None:
+    """Store rows of an import's errors as Canvas lists them (file, row, message, row_info),
+    the first at ``position``. The first rows stored take the place of the capped list the
+    import's JSON carried. The caller commits, with its place in Canvas's list."""
+    if not rows:
+        return
+    if position == 0:
+        db.session.execute(
+            delete(JobMessage).where(
+                JobMessage.job_id == job_id,
+                JobMessage.source == CANVAS,
+                JobMessage.position.is_(None),
+            )
+        )
+    db.session.execute(
+        insert(JobMessage),
+        [
+            {
+                "job_id": job_id,
+                "severity": severity,
+                "source": CANVAS,
+                "file": _text(row.get("file"), 255),
+                "row": row["row"] if type(row.get("row")) is int else None,
+                "message": _text(row.get("message")),
+                "row_info": _text(row.get("row_info")) or None,
+                "position": position + index,
+            }
+            for index, row in enumerate(rows)
+        ],
+    )
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, int | None, str]:
+    """What tells one listed row from another: its file, row number and message."""
+    number = row.get("row")
+    return (
+        _text(row.get("file"), 255),
+        number if type(number) is int else None,
+        _text(row.get("message")),
+    )
+
+
+def stored_keys(job_id: int, start: int, count: int) -> list[tuple[str, int | None, str]]:
+    """The keys of the rows stored at positions ``start`` to ``start + count - 1``, in order."""
+    return [
+        (file, row, message)
+        for file, row, message in db.session.execute(
+            select(JobMessage.file, JobMessage.row, JobMessage.message)
+            .where(
+                JobMessage.job_id == job_id,
+                JobMessage.position >= start,
+                JobMessage.position < start + count,
+            )
+            .order_by(JobMessage.position)
+        )
+    ]
+
+
+def announce_final(job_id: int) -> None:
+    """The job's final status is news now (its rows are in, or will not come)."""
+    job = db.session.get(RosteringJob, job_id)
+    if job is not None and job.status_enum.is_final:
+        record_event(job, job.status)

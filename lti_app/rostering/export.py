@@ -12,6 +12,7 @@ calls ``render_stored_lines``, as the one that added the column (e1b2fdfae900) d
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,13 @@ _LINE = csv.writer(_Echo())
 HEADER_LINE: str = _LINE.writerow(CSV_HEADER)
 
 
-def _safe(value: str) -> str:
+def line_of(cells: Iterable[Any]) -> str:
+    """One CSV line of these cells, CRLF included."""
+    line: str = _LINE.writerow(cells)
+    return line
+
+
+def safe_cell(value: str) -> str:
     """Text a spreadsheet would run as a formula, prefixed with an apostrophe."""
     return "'" + value if value[:1] in _FORMULA_FIRST else value
 
@@ -75,14 +82,14 @@ def csv_line(
     line: str = _LINE.writerow(
         (
             public_id,
-            _safe(external_id),
-            _safe(type_),
-            _safe(posted_by),
+            safe_cell(external_id),
+            safe_cell(type_),
+            safe_cell(posted_by),
             trigger,
-            _safe(sis_type),
+            safe_cell(sis_type),
             _iso_utc(updated_at),
             _iso_utc(created_at),
-            _safe(stage),
+            safe_cell(stage),
             STATUS_LABELS[status],
         )
     )

@@ -155,14 +155,6 @@ class RosteringJob(db.Model):
         # A plain lookup: templates ask for it on every row, and enum members are slow to read.
         return STATUS_LABELS[self.status]
 
-    @property
-    def error_count(self) -> int:
-        return sum(1 for m in self.messages if m.severity == "error")
-
-    @property
-    def warning_count(self) -> int:
-        return sum(1 for m in self.messages if m.severity == "warning")
-
     def change_rows(self) -> list[tuple[str, dict[str, int]]]:
         """The change details table: one row per object type, in a stable order."""
         return sorted(self.change_counts.items())
@@ -194,17 +186,27 @@ class JobMessage(db.Model):
     """An error or warning a sync reported, pointing at the file and row it came from."""
 
     __tablename__ = "rostering_job_message"
+    __table_args__ = (
+        # A job's messages a page at a time, in the order they were stored (keyset on id).
+        Index("ix_rostering_job_message_job_id_id", "job_id", "id"),
+        # A row read from Canvas's list of an import's errors is stored once, however often
+        # the read is interrupted: its place in that list is its key.
+        UniqueConstraint("job_id", "position", name="uq_rostering_job_message_position"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(
-        ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
-    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("rostering_job.id", ondelete="CASCADE"))
     severity: Mapped[str] = mapped_column(String(16))  # error | warning
     # Who reported it: the SIS agent, or Canvas (an import's processing errors and warnings).
     source: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
     file: Mapped[str] = mapped_column(String(255), default="")
     row: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
+    # The row's own text, as Canvas quotes it (``row_info``), when it does.
+    row_info: Mapped[str | None] = mapped_column(Text)
+    # The row's place among every row Canvas listed for the import (none for the agent's
+    # messages, nor for the few an import's own JSON carries).
+    position: Mapped[int | None] = mapped_column(Integer)
 
     job: Mapped[RosteringJob] = relationship(back_populates="messages")
 

@@ -360,8 +360,8 @@ def get_job(tenant_id: int, public_id: str, *, with_details: bool = False) -> Ro
     stmt = select(RosteringJob).where(
         RosteringJob.tenant_id == tenant_id, RosteringJob.public_id == public_id
     )
-    if with_details:
-        stmt = stmt.options(selectinload(RosteringJob.files), selectinload(RosteringJob.messages))
+    if with_details:  # its messages are read a page at a time (messages.py)
+        stmt = stmt.options(selectinload(RosteringJob.files))
     return db.session.scalars(stmt).first()
 
 

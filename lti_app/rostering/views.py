@@ -24,7 +24,7 @@ from ..extensions import reads_only
 from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
-from . import bp, filters, health, service, sync
+from . import bp, filters, health, messages, service, sync
 from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 
 
@@ -138,7 +138,7 @@ def pause_or_resume(action: str) -> BaseResponse:
 
 
 def _job_or_404(public_id: str) -> service.RosteringJob:
-    """One of this tenant's jobs with its files and messages; any other id is a 404."""
+    """One of this tenant's jobs with its files; any other id is a 404."""
     job = service.get_job(g.launch.tenant_id, public_id, with_details=True)
     if job is None:
         abort(404)
@@ -176,12 +176,17 @@ def job_file_raw(public_id: str, index: int) -> Response:
     )
 
 
-@bp.route("/jobs/<public_id>/details")
+@bp.route("/jobs/<public_id>/messages.csv")
 @require_launch
-def job_details(public_id: str) -> str:
-    """A job's summary, stages, change details and messages, for a new window."""
+def messages_csv(public_id: str) -> Response:
+    """Every error and warning of a job as a CSV download, streamed."""
     job = _job_or_404(public_id)
-    return render_template("rostering/job_details.html", job=job)
+    filename = f"errors-{_filename_part(job.external_id)}-{utcnow().date().isoformat()}.csv"
+    return Response(
+        stream_with_context(messages.csv_chunks(job.id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": _attachment(filename)},
+    )
 
 
 @bp.route("/jobs.csv")

@@ -70,4 +70,4 @@ def index() -> tuple[str, int]:
     return render_tab()
 
 
-from . import alerts  # noqa: E402,F401  (the Alerts section's routes register on import)
+from . import alerts, details  # noqa: E402,F401  (their routes register on import)
