@@ -778,10 +778,16 @@ def main() -> int:
         "--canvas-only", action="store_true", help="only the Canvas mirror's measures"
     )
     parser.add_argument("--alerts-only", action="store_true", help="only the alerts' measures")
+    parser.add_argument(
+        "--error-rows-only", action="store_true", help="only the Canvas error rows' measures"
+    )
+    parser.add_argument("--error-rows", type=int, default=50_000, help="rows of one import")
     parser.add_argument("--alert-institutions", type=int, default=1000)
     parser.add_argument("--alert-samples", type=int, default=40, help="PATCH-to-mail latencies")
     args = parser.parse_args()
-    from scripts.bench_alerts import bench_alerts  # it builds on this module's helpers
+    from scripts.bench_alerts import bench_alerts  # they build on this module's helpers
+    from scripts.bench_error_rows import bench_error_rows
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     platform = TestPlatform().start()
     workdir = Path(tempfile.mkdtemp(prefix="sis-bench-"))
@@ -789,12 +795,15 @@ def main() -> int:
     try:
         for name in args.databases.split(","):
             print(f"{name}: generating and measuring ...", flush=True)
-            if not (args.canvas_only or args.alerts_only):
+            only = [args.canvas_only, args.alerts_only, args.error_rows_only]
+            if not any(only):
                 rows += bench_database(name, _fresh(name, workdir, "bench"), args, platform)
-            if not args.alerts_only:
+            if args.canvas_only or not any(only):
                 rows += bench_canvas(name, _fresh(name, workdir, "canvas"), args, platform)
-            if not args.canvas_only:
+            if args.alerts_only or not any(only):
                 rows += bench_alerts(name, _fresh(name, workdir, "alerts"), args, platform)
+            if args.error_rows_only or not any(only):
+                rows += bench_error_rows(name, _fresh(name, workdir, "rows"), args, platform)
     finally:
         platform.stop()
         shutil.rmtree(workdir, ignore_errors=True)

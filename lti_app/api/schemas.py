@@ -21,7 +21,7 @@ from pydantic import (
 
 from ..rostering import messages
 from ..rostering.approvals import document as approval_document
-from ..rostering.models import SCHEDULED_POSTER, JobMessage, RosteringJob
+from ..rostering.models import SCHEDULED_POSTER, RosteringJob
 
 Status = Literal["completed", "warning", "failed", "in_progress"]
 Trigger = Literal["scheduled", "manual"]
@@ -286,7 +286,8 @@ class JobOut(BaseModel):
     )
 
 
-def message_out(message: JobMessage) -> Message:
+def message_out(message: Any) -> Message:
+    """A message of a page (``messages.page``) as the API shows it."""
     return Message(
         severity=message.severity,  # type: ignore[arg-type]
         file=message.file,

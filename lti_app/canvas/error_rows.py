@@ -24,6 +24,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..i18n import N_
 from ..rostering.canvas_imports import announce_final, row_key, store_rows, stored_keys
+from ..rostering.messages import FileCount, counts_by_file
 from ..rostering.models import RosteringJob
 from ..timeutil import utcnow
 from .client import AccountRefused, CanvasClient, CanvasUnavailable, ScopeMissing
@@ -86,6 +87,9 @@ def _end(read: ErrorRead, phase: str, now: datetime) -> None:
     read.phase = phase
     read.next_url = None
     read.finished_at = now
+    if phase == ReadPhase.DONE:
+        db.session.flush()
+        read.by_file = [[c.file, c.errors, c.warnings] for c in counts_by_file(read.job_id)]
     if read.announce:
         read.announce = False
         announce_final(read.job_id)
@@ -200,3 +204,10 @@ def _store_warnings(read: ErrorRead, rows: list[dict[str, Any]]) -> None:
 def for_job(job_id: int) -> ErrorRead | None:
     """A job's read of its import's rows, if it has one."""
     return db.session.get(ErrorRead, job_id)
+
+
+def counted(job_id: int, read: ErrorRead | None) -> list[FileCount]:
+    """The job's errors and warnings by file: kept with a finished read, else counted."""
+    if read is not None and read.phase == ReadPhase.DONE and read.by_file is not None:
+        return [FileCount(*entry) for entry in read.by_file]
+    return counts_by_file(job_id)

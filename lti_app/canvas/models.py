@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
@@ -115,6 +116,9 @@ class ErrorRead(db.Model):
     # When Canvas finished the import: its rows are kept 30 days from then.
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The rows counted by file once all are in ([file, errors, warnings], ...): the Details
+    # window shows them without counting 50,000 rows each time it opens.
+    by_file: Mapped[list[list[Any]] | None] = mapped_column(JSON)
 
     @property
     def reading(self) -> bool:

@@ -5,26 +5,43 @@ read of its error rows stands."""
 from __future__ import annotations
 
 from flask import abort, g, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..canvas import connections, error_rows
+from ..canvas.models import ErrorRead
+from ..extensions import db
 from ..lti.tokens import require_launch
-from ..rostering import bp, messages, service
+from ..rostering import bp, messages
+from ..rostering.models import RosteringJob
 
 
 @bp.route("/jobs/<public_id>/details")
 @require_launch
 def job_details(public_id: str) -> str:
-    """A job's summary, stages, change details and messages, for a new window."""
-    job = service.get_job(g.launch.tenant_id, public_id, with_details=True)
-    if job is None:
+    """A job's summary, stages, change details and messages, for a new window: the job, its
+    files and its read of Canvas's rows in one query, then a page of its messages."""
+    found = (
+        db.session.execute(
+            select(RosteringJob, ErrorRead)
+            .outerjoin(ErrorRead, ErrorRead.job_id == RosteringJob.id)
+            .where(
+                RosteringJob.tenant_id == g.launch.tenant_id, RosteringJob.public_id == public_id
+            )
+            .options(joinedload(RosteringJob.files))
+        )
+        .unique()
+        .first()
+    )
+    if found is None:
         abort(404)
+    job, read = found
     shown = messages.page(
         job.id,
         after=request.args.get("after", type=int),
         before=request.args.get("before", type=int),
     )
-    by_file = messages.counts_by_file(job.id)
-    read = error_rows.for_job(job.id) if job.canvas_sis_import_id else None
+    by_file = error_rows.counted(job.id, read)
     connection = (
         connections.for_tenant(job.tenant_id) if read is not None and read.reading else None
     )

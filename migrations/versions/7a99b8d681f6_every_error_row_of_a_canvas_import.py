@@ -32,6 +32,7 @@ def upgrade():
     sa.Column('announce', sa.Boolean(), nullable=False),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('by_file', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['job_id'], ['rostering_job.id'], name=op.f('fk_canvas_error_read_job_id_rostering_job'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_canvas_error_read_tenant_id_tenant'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('job_id', name=op.f('pk_canvas_error_read'))
