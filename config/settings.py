@@ -165,6 +165,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WORKER_METRICS_PORT": _int("WORKER_METRICS_PORT", 0),
         # A sync the change guard holds ends Failed when no admin decides within this.
         "HOLD_EXPIRES_HOURS": _int("HOLD_EXPIRES_HOURS", 24),
+        # The most years of history any institution keeps (unset: as long as its admins say).
+        "HISTORY_MAX_YEARS": _int("HISTORY_MAX_YEARS", 0) or None,
     }
     config.update(overrides or {})
     if production:

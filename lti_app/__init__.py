@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .lti.cli import lti_cli
     from .lti.tokens import tool_url
     from .rostering import bp as rostering_bp
+    from .rostering.cli import history_cli
     from .rostering.templating import register_filters
     from .worker import worker_command
 
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(canvas_cli)
     app.cli.add_command(alerts_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(history_cli)
     observability.register(app)
     metrics.register(app)
     errors.register(app)

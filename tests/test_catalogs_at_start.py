@@ -40,9 +40,7 @@ def test_an_unwritable_catalog_folder_compiles_into_the_cache(tmp_path):
     cache = tmp_path / "cache"
     assert compiled_catalogs(source, cache) == cache
     assert {p.parent.parent.name for p in cache.glob("*/LC_MESSAGES/messages.mo")} == {
-        "es",
-        "fr",
-        "pt_BR",
+        "es", "fr", "pt_BR"
     }
 
 
@@ -61,13 +59,8 @@ def test_the_app_started_from_a_copy_without_compiled_catalogs_speaks_spanish(tm
     )
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'copy.db'}", "APP_ENV": "testing"}
     result = subprocess.run(  # noqa: S603 (the test's own interpreter and script)
-        [sys.executable, "-c", script],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+        [sys.executable, "-c", script], cwd=copy, env=env, capture_output=True, text=True,
+        timeout=60, check=True,
     )
     assert result.stdout.startswith("401")
     assert '<html lang="es">' in result.stdout and "La sesión terminó" in result.stdout

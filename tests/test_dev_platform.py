@@ -84,6 +84,7 @@ def test_the_demo_connects_lakeside_to_the_dev_canvas_and_a_poll_fills_its_histo
         assert service.job_count(lakeside.id) == 151
 
 
+
 def test_the_development_mailbox_receives_alerts_and_shows_them(
     make_app, registered, tenant_ids, tmp_path, monkeypatch
 ):
@@ -98,10 +99,7 @@ def test_the_development_mailbox_receives_alerts_and_shows_them(
         app = make_app(DEV_PLATFORM=True, MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
         with app.app_context():
             recipient = recipients.add_email(
-                tenant_ids["dep-a"],
-                "jordan@example.edu",
-                events=None,
-                locale="en",
+                tenant_ids["dep-a"], "jordan@example.edu", events=None, locale="en",
                 added_by="Jordan",
             )
             outbox.send([outbox.queue_test(recipient, owner="test")])

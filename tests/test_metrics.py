@@ -60,19 +60,15 @@ def test_requests_jobs_and_the_databases_figures_are_counted(client, api, launch
     text, after = scrape()
 
     route = "/rostering/jobs/<public_id>/details"  # the route, never the raw path
-    assert (
-        _total(after, "sis_http_requests_total", endpoint=route, status="200")
-        - _total(before, "sis_http_requests_total", endpoint=route, status="200")
-        == 1
-    )
+    assert _total(after, "sis_http_requests_total", endpoint=route, status="200") - _total(
+        before, "sis_http_requests_total", endpoint=route, status="200"
+    ) == 1
     assert job.public_id not in text
     assert _total(after, "sis_http_request_duration_seconds_count", endpoint=route) >= 1
     finished = {"status": "failed", "trigger": "scheduled"}
-    assert (
-        _total(after, "sis_jobs_finished_total", **finished)
-        - _total(before, "sis_jobs_finished_total", **finished)
-        == 1
-    )
+    assert _total(after, "sis_jobs_finished_total", **finished) - _total(
+        before, "sis_jobs_finished_total", **finished
+    ) == 1
     for gauge in ("sis_jobs_in_progress", "sis_alert_outbox_backlog",
                   "sis_alert_outbox_oldest_age_seconds", "sis_canvas_poll_lag_seconds",
                   "sis_db_pool_connections_in_use"):  # fmt: skip
@@ -100,7 +96,6 @@ def test_gunicorns_workers_are_added_up_in_one_answer(database_url, tmp_path):
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {TOKEN}"}
     try:
-
         def healthz_total() -> float:
             text = requests.get(f"{base}/metrics", headers=headers, timeout=10).text
             return _total(_samples(text), "sis_http_requests_total", endpoint="/healthz")

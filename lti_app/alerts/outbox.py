@@ -23,7 +23,7 @@ from typing import Any
 from flask import current_app, url_for
 from flask_mail import Message
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -47,23 +47,23 @@ from .models import (
 log = logging.getLogger(__name__)
 FAN_OUT = "alerts.fan_out"
 BATCH = 50
+KEEP_DELIVERIES_DAYS = 90  # a delivery that ended is kept this long, then forgotten
 STREAK_QUIET = timedelta(days=1)
 
 
 # -- leases ---------------------------------------------------------------------------------
 
 
-def take_lease(name: str, owner: str, seconds: float) -> bool:
-    """Hold the named task for ``seconds`` (renewing it if ``owner`` holds it already);
-    False when another worker holds it. Commits."""
+def take_lease(name: str, owner: str, seconds: float, *, renew: bool = True) -> bool:
+    """Hold the named task for ``seconds`` (renewing it if ``owner`` holds it already, unless
+    not ``renew``: then a daily task is taken once a day, whoever took it last); False when
+    another worker holds it. Commits."""
     now = utcnow()
     until = now + timedelta(seconds=seconds)
+    free = WorkerLease.expires_at < now
     result = db.session.execute(
         update(WorkerLease)
-        .where(
-            WorkerLease.name == name,
-            or_(WorkerLease.owner == owner, WorkerLease.expires_at < now),
-        )
+        .where(WorkerLease.name == name, or_(WorkerLease.owner == owner, free) if renew else free)
         .values(owner=owner, expires_at=until)
         .execution_options(synchronize_session=False)
     )
@@ -422,3 +422,24 @@ def _record(delivery: AlertDelivery, outcome: channels.Outcome) -> str:
         outcome.error,
     )
     return result
+
+
+def prune(days: int = KEEP_DELIVERIES_DAYS, batch: int = 1000) -> int:
+    """Forget deliveries that ended (delivered, or failed for good) more than ``days`` ago,
+    a batch a transaction: each recipient's last outcome stays on the recipient."""
+    before = utcnow() - timedelta(days=days)
+    removed = 0
+    while True:
+        ids = (
+            select(AlertDelivery.id)
+            .where(
+                AlertDelivery.state.in_((DeliveryState.DELIVERED, DeliveryState.FAILED)),
+                AlertDelivery.created_at < before,
+            )
+            .limit(batch)
+        )
+        gone = db.session.execute(delete(AlertDelivery).where(AlertDelivery.id.in_(ids)))
+        db.session.commit()
+        if not gone.rowcount:  # type: ignore[attr-defined]
+            return removed
+        removed += gone.rowcount  # type: ignore[attr-defined]

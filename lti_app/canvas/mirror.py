@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..extensions import db
+from ..rostering import retention
 from ..rostering.canvas_imports import (
     IMPORT_STAGE,
     ImportReport,
@@ -187,6 +188,9 @@ def _store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> i
     for report in reports:
         if connection.newest_created_at is None or report.created_at > connection.newest_created_at:
             connection.newest_created_at = report.created_at
+    before = retention.cutoff(connection.tenant_id)
+    if before is not None:  # older than the institution keeps: not stored to be purged
+        reports = [r for r in reports if r.updated_at >= before or not r.status.is_final]
     # The first read of a history tells nobody: only what finishes from now on is news.
     recorded = record_imports(connection.tenant_id, reports, announce=connection.backfill_done)
     for job in recorded.to_read:

@@ -319,3 +319,20 @@ class JobEvent(db.Model):
 
 
 HELD = "held"  # a JobEvent's kind when the change guard holds a sync
+
+
+class HistoryPolicy(db.Model):
+    """How long an institution keeps its Rostering Jobs history: forever (no row, or no
+    years), or 1, 2, 3 or 5 years of Time Updated; the operator's HISTORY_MAX_YEARS caps it."""
+
+    __tablename__ = "history_policy"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    keep_years: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last purge of the institution's history: when, and how many jobs it removed.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purged_jobs: Mapped[int] = mapped_column(Integer, default=0)

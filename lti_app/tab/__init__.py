@@ -13,7 +13,7 @@ from ..alerts import guard, recipients
 from ..canvas.connections import tab_status
 from ..extensions import reads_only
 from ..lti.tokens import require_launch
-from ..rostering import approvals, bp, service, sync
+from ..rostering import approvals, bp, retention, service, sync
 from ..rostering.schedule import describe_interval, next_run
 from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
@@ -56,6 +56,8 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         alert_recipients=recipients.for_tenant(tenant_id),
         email_configured=recipients.email_configured(),
         guard=guard.thresholds(tenant_id),
+        history=retention.keeping(tenant_id),
+        history_choices=retention.CHOICES,
         notice=request.args.get("notice", ""),
         **extra,
     )
@@ -70,4 +72,4 @@ def index() -> tuple[str, int]:
     return render_tab()
 
 
-from . import alerts, details  # noqa: E402,F401  (their routes register on import)
+from . import alerts, details, history  # noqa: E402,F401  (their routes register on import)

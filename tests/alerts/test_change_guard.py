@@ -84,7 +84,9 @@ def test_a_count_line_holds_without_existing(api):
 
 
 def _decide(client, token: str, job_id: str, decision: str):
-    return client.post(f"/rostering/holds/{job_id}/{decision}", data={"launch_token": token})
+    return client.post(
+        f"/rostering/holds/{job_id}/{decision}", data={"launch_token": token}
+    )
 
 
 def test_approve_lets_the_agent_go_on(api, client, launcher):
@@ -121,7 +123,7 @@ def test_reject_ends_the_sync_failed(api, client, launcher):
         "row": None,
         "message": "Rejected by Avery Admin",
         "row_info": None,
-    } in (shown["messages"])
+    } in shown["messages"]
     # A final job cannot be checked again.
     assert _check(api, job["id"], PLANNED).status_code == 409
     details = client.get(
@@ -154,11 +156,8 @@ def test_the_first_of_two_admins_wins_and_the_second_is_told(api, client, launch
     for thread in threads:
         thread.join(30)
     assert sorted(answers.values()) == [303, 409]
-    approval = db.session.get(
-        JobApproval,
-        db.session.scalar(select(RosteringJob.id).where(RosteringJob.public_id == job["id"])),
-        populate_existing=True,
-    )
+    approval = db.session.get(JobApproval, db.session.scalar(
+        select(RosteringJob.id).where(RosteringJob.public_id == job["id"])), populate_existing=True)
     winner = "approve" if answers["approve"] == 303 else "reject"
     assert approval.state == ("approved" if winner == "approve" else "rejected")
     # The loser is told who decided.
@@ -194,9 +193,8 @@ def test_the_agent_reads_the_guard_the_admins_set(api, client, launcher, tenant_
     assert saved.status_code == 303
     assert api("GET", "/change_guard").get_json() == {"enabled": True, "percent": 25, "count": 500}
     assert api("GET", "/change_guard", as_="dep-b").get_json()["percent"] == 10
-    off = client.post(
-        "/rostering/alerts/guard", data={"launch_token": token, "percent": "25", "count": "500"}
-    )
+    off = client.post("/rostering/alerts/guard", data={"launch_token": token, "percent": "25",
+                                                       "count": "500"})
     assert off.status_code == 303
     job = _running_job(api)
     assert _check(api, job["id"], PLANNED).status_code == 200  # off: nothing is held
@@ -223,12 +221,9 @@ def test_another_institutions_admin_can_neither_see_nor_decide(api, client, laun
     assert "A sync waits for your approval" not in page and job["id"] not in page
     for decision in ("approve", "reject"):
         assert _decide(client, beta, job["id"], decision).status_code == 404
-    assert (
-        client.get(
-            f"/rostering/jobs/{job['id']}/details", query_string={"launch_token": beta}
-        ).status_code
-        == 404
-    )
+    assert client.get(
+        f"/rostering/jobs/{job['id']}/details", query_string={"launch_token": beta}
+    ).status_code == 404
     assert api("GET", f"/rostering_jobs/{job['id']}").get_json()["approval"]["state"] == "pending"
 
 
@@ -255,22 +250,16 @@ def test_a_finished_sync_that_deleted_too_much_is_flagged(
     assert "Large deletion" in page
 
 
-def test_an_approved_deletion_is_not_an_anomaly(
-    api, client, launcher, smtp, add_email, worker_round
-):
+def test_an_approved_deletion_is_not_an_anomaly(api, client, launcher, smtp, add_email,
+                                               worker_round):
     add_email("ops@alpha.example.edu", events=["anomaly"])
     job = _running_job(api)
     _check(api, job["id"], PLANNED)
     _decide(client, launcher.admin_token("dep-a"), job["id"], "approve")
-    api(
-        "PATCH",
-        f"/rostering_jobs/{job['id']}",
-        {
-            "status": "completed",
-            "stage": "",
-            "change_counts": {"enrollments": {"created": 40, "updated": 10, "deleted": 4000}},
-        },
-    )
+    api("PATCH", f"/rostering_jobs/{job['id']}", {
+        "status": "completed", "stage": "",
+        "change_counts": {"enrollments": {"created": 40, "updated": 10, "deleted": 4000}},
+    })
     worker_round()
     assert smtp.inbox.messages == []
     assert not db.session.scalars(select(AlertDelivery)).all()

@@ -78,7 +78,9 @@ def test_a_streak_alerts_first_then_once_a_day_then_recovers(api, smtp, add_emai
     assert len(smtp.inbox.messages) == 1
 
     # A day later the streak goes on: one more alert, saying how long it has lasted.
-    db.session.execute(update(AlertDelivery).values(created_at=utcnow() - timedelta(hours=25)))
+    db.session.execute(
+        update(AlertDelivery).values(created_at=utcnow() - timedelta(hours=25))
+    )
     db.session.commit()
     job = _job(api, "f3")
     _finish(api, job["id"], "failed", stage="Roster Extract")
@@ -110,13 +112,8 @@ def test_an_imported_history_alerts_nobody(api, smtp, add_email, worker_round):
         "/rostering_jobs/import",
         {
             "jobs": [
-                {
-                    "external_id": f"old-{n}",
-                    "sis_type": "OneRoster",
-                    "status": "failed",
-                    "stage": "Canvas Import",
-                    "created_at": past,
-                }
+                {"external_id": f"old-{n}", "sis_type": "OneRoster", "status": "failed",
+                 "stage": "Canvas Import", "created_at": past}
                 for n in range(5)
             ]
         },
@@ -188,24 +185,15 @@ def test_json_webhooks_are_signed_per_standard_webhooks(
 ):
     result = runner.invoke(
         args=[
-            "alerts",
-            "add",
-            "--issuer",
-            registered.issuer,
-            "--client-id",
-            registered.client_id,
-            "--deployment-id",
-            "dep-a",
-            "--webhook",
-            receiver.url + "/hooks/sis",
-            "--format",
-            "json",
-            "--events",
-            "failed",
+            "alerts", "add", "--issuer", registered.issuer, "--client-id", registered.client_id,
+            "--deployment-id", "dep-a", "--webhook", receiver.url + "/hooks/sis",
+            "--format", "json", "--events", "failed",
         ]
     )
     assert result.exit_code == 0, result.output
-    secret = next(line.split(": ", 1)[1] for line in result.output.splitlines() if "secret" in line)
+    secret = next(
+        line.split(": ", 1)[1] for line in result.output.splitlines() if "secret" in line
+    )
     assert secret.startswith("whsec_")
     recipient_id = int(result.output.strip().splitlines()[-1])
 
@@ -222,16 +210,8 @@ def test_json_webhooks_are_signed_per_standard_webhooks(
     assert all("content" not in f for f in data["job"]["files"])
     # The stored URL and secret are encrypted; the list shows the URL masked.
     listed = runner.invoke(
-        args=[
-            "alerts",
-            "list",
-            "--issuer",
-            registered.issuer,
-            "--client-id",
-            registered.client_id,
-            "--deployment-id",
-            "dep-a",
-        ]
+        args=["alerts", "list", "--issuer", registered.issuer, "--client-id",
+              registered.client_id, "--deployment-id", "dep-a"]
     ).output
     assert f"{recipient_id}  json" in listed and "/hooks/sis" not in listed
     row = db.session.scalars(select(recipients.AlertRecipient)).one()
@@ -242,11 +222,7 @@ def test_a_webhook_answering_500_then_200_is_delivered_once_with_one_id(
     api, receiver, worker_round, tenant_ids
 ):
     recipients.add_webhook(
-        tenant_ids["dep-a"],
-        receiver.url + "/h",
-        Channel.JSON,
-        events=None,
-        locale="en",
+        tenant_ids["dep-a"], receiver.url + "/h", Channel.JSON, events=None, locale="en",
         added_by="Avery Admin",
     )
     receiver.script.append((500, {}))
@@ -262,11 +238,7 @@ def test_a_webhook_answering_500_then_200_is_delivered_once_with_one_id(
 
 def test_429_retry_after_is_honoured(api, receiver, tenant_ids):
     recipients.add_webhook(
-        tenant_ids["dep-a"],
-        receiver.url + "/h",
-        Channel.SLACK,
-        events=None,
-        locale="en",
+        tenant_ids["dep-a"], receiver.url + "/h", Channel.SLACK, events=None, locale="en",
         added_by="Avery Admin",
     )
     receiver.script.append((429, {"Retry-After": "120"}))
@@ -284,19 +256,12 @@ def test_429_retry_after_is_honoured(api, receiver, tenant_ids):
 def test_slack_and_teams_bodies(api, receiver, worker_round, tenant_ids):
     for path, channel in (("/slack", Channel.SLACK), ("/teams", Channel.TEAMS)):
         recipients.add_webhook(
-            tenant_ids["dep-a"],
-            receiver.url + path,
-            channel,
-            events=["failed"],
-            locale="en",
+            tenant_ids["dep-a"], receiver.url + path, channel, events=["failed"], locale="en",
             added_by="Avery Admin",
         )
     job = _job(api, "chat")
     _finish(
-        api,
-        job["id"],
-        "failed",
-        stage="Canvas Import",
+        api, job["id"], "failed", stage="Canvas Import",
         messages=[{"severity": "error", "file": "users.csv", "row": 3, "message": "User 12 bad"}],
     )
     worker_round()
@@ -318,10 +283,7 @@ def test_slack_and_teams_bodies(api, receiver, worker_round, tenant_ids):
 def test_two_workers_racing_send_each_alert_once(api, smtp, tenant_ids, make_app, app):
     for n in range(8):
         recipients.add_email(
-            tenant_ids["dep-a"],
-            f"r{n}@alpha.example.edu",
-            events=None,
-            locale="en",
+            tenant_ids["dep-a"], f"r{n}@alpha.example.edu", events=None, locale="en",
             added_by="Avery Admin",
         )
     for n in range(5):
@@ -331,19 +293,9 @@ def test_two_workers_racing_send_each_alert_once(api, smtp, tenant_ids, make_app
     errors: list[BaseException] = []
 
     def work(name: str) -> None:
-        other = make_app(
-            **{
-                k: app.config[k]
-                for k in (
-                    "MAIL_SERVER",
-                    "MAIL_PORT",
-                    "PUBLIC_URL",
-                    "WEBHOOK_ALLOWED_HOSTS",
-                    "ALERT_BACKOFF_SECONDS",
-                    "MAIL_DEFAULT_SENDER",
-                )
-            }
-        )
+        other = make_app(**{k: app.config[k] for k in (
+            "MAIL_SERVER", "MAIL_PORT", "PUBLIC_URL", "WEBHOOK_ALLOWED_HOSTS",
+            "ALERT_BACKOFF_SECONDS", "MAIL_DEFAULT_SENDER")})
         try:
             with other.app_context():
                 go.wait()

@@ -16,18 +16,12 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def test_the_first_read_of_a_history_alerts_nobody_then_news_does(
-    canvas,
-    connect,
-    poll,
-    smtp,
-    add_email,
-    worker_round,  # noqa: F811
+    canvas, connect, poll, smtp, add_email, worker_round  # noqa: F811
 ):
     add_email("ops@alpha.example.edu")
     canvas.standin.add_history("1", 20, state="failed")
-    canvas.standin.put(
-        "1", sis_import(5000, NOW - timedelta(minutes=2), state="importing", progress=40)
-    )
+    canvas.standin.put("1", sis_import(5000, NOW - timedelta(minutes=2), state="importing",
+                                       progress=40))
     connect()
     poll()
     assert db.session.scalar(select(func.count()).select_from(JobEvent)) == 0
@@ -38,12 +32,8 @@ def test_the_first_read_of_a_history_alerts_nobody_then_news_does(
     canvas.standin.put("1", sis_import(5000, NOW - timedelta(minutes=2), state="failed"))
     canvas.standin.put(
         "1",
-        sis_import(
-            5001,
-            NOW - timedelta(minutes=1),
-            state="imported_with_messages",
-            warnings=[["users.csv", "User 9 has no email"]],
-        ),
+        sis_import(5001, NOW - timedelta(minutes=1), state="imported_with_messages",
+                   warnings=[["users.csv", "User 9 has no email"]]),
     )
     poll()
     worker_round()
@@ -60,13 +50,7 @@ def test_the_first_read_of_a_history_alerts_nobody_then_news_does(
 
 
 def test_a_mirrored_import_that_deleted_too_much_is_flagged(
-    canvas,
-    connect,
-    poll,
-    smtp,
-    add_email,
-    worker_round,
-    tenant_ids,  # noqa: F811
+    canvas, connect, poll, smtp, add_email, worker_round, tenant_ids  # noqa: F811
 ):
     connect()
     poll()  # the (empty) history is read
@@ -85,13 +69,7 @@ def test_a_mirrored_import_that_deleted_too_much_is_flagged(
 
 
 def test_the_alert_of_an_import_with_every_row_waits_for_the_rows_and_counts_each(
-    canvas,
-    connect,
-    poll,
-    smtp,
-    add_email,
-    worker_round,
-    tenant_ids,  # noqa: F811
+    canvas, connect, poll, smtp, add_email, worker_round  # noqa: F811
 ):
     connection = connect()
     poll()  # the (empty) history is read

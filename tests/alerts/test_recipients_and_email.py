@@ -38,18 +38,16 @@ def test_the_admin_adds_their_own_address_tests_it_and_removes_it(client, tab, s
     assert 'value="avery.admin@alpha.example.edu"' in html  # the launch's email claim
     added = client.post(
         "/rostering/alerts/recipients",
-        data=_form(
-            tab.token,
-            channel="email",
-            address="avery.admin@alpha.example.edu",
-            events=["failed", "held"],
-        ),
+        data=_form(tab.token, channel="email", address="avery.admin@alpha.example.edu",
+                   events=["failed", "held"]),
     )
     assert added.status_code == 303 and "notice=recipient-added" in added.location
     (recipient,) = db.session.scalars(select(AlertRecipient)).all()
     assert recipient.events == ["failed", "held"] and recipient.added_by == "Avery Admin"
 
-    tested = client.post(f"/rostering/alerts/recipients/{recipient.id}/test", data=_form(tab.token))
+    tested = client.post(
+        f"/rostering/alerts/recipients/{recipient.id}/test", data=_form(tab.token)
+    )
     assert tested.status_code == 303
     (message,) = smtp.inbox.messages
     assert str(message["Subject"]) == "SIS Integration · Alpha College: Test alert"
@@ -81,9 +79,8 @@ def test_bad_recipients_are_refused_beside_the_form(client, tab):
 def test_a_json_webhook_secret_is_shown_once_and_never_again(client, tab, receiver):
     added = client.post(
         "/rostering/alerts/recipients",
-        data=_form(
-            tab.token, channel="json", url=receiver.url + "/secret-path-token", events=["failed"]
-        ),
+        data=_form(tab.token, channel="json", url=receiver.url + "/secret-path-token",
+                   events=["failed"]),
     )
     assert added.status_code == 201
     secret = re.search(r"whsec_[A-Za-z0-9+/=]+", added.get_data(as_text=True))[0]
@@ -118,11 +115,7 @@ def test_webhooks_to_internal_addresses_are_refused_and_nothing_is_fetched(
     port = receiver.url.rsplit(":", 1)[1]
     with pytest.raises(recipients.RecipientRefused):
         recipients.add_webhook(
-            tenant_ids["dep-a"],
-            url.format(port=port),
-            Channel.JSON,
-            events=None,
-            locale="en",
+            tenant_ids["dep-a"], url.format(port=port), Channel.JSON, events=None, locale="en",
             added_by="Avery Admin",
         )
     assert receiver.requests == []
@@ -132,11 +125,7 @@ def test_a_redirecting_webhook_is_refused_and_not_followed(api, receiver, tenant
     target = receiver.url + "/elsewhere"
     receiver.script.append((302, {"Location": target}))
     recipients.add_webhook(
-        tenant_ids["dep-a"],
-        receiver.url + "/hook",
-        Channel.SLACK,
-        events=None,
-        locale="en",
+        tenant_ids["dep-a"], receiver.url + "/hook", Channel.SLACK, events=None, locale="en",
         added_by="Avery Admin",
     )
     job = _job(api, "redirected")
@@ -158,22 +147,12 @@ def test_an_alert_email_says_what_happened_without_secrets(
     add_email("ops@alpha.example.edu", events=["failed"])
     job = _job(api, "detailed")
     messages = [
-        {
-            "severity": "error",
-            "file": "enrollments.csv",
-            "row": 10 + n,
-            "message": f"Course SIS ID C{n} not found for user U{n}",
-        }
+        {"severity": "error", "file": "enrollments.csv", "row": 10 + n,
+         "message": f"Course SIS ID C{n} not found for user U{n}"}
         for n in range(40)
     ] + [{"severity": "warning", "file": "users.csv", "row": 2, "message": "User 7 has no email"}]
-    _finish(
-        api,
-        job["id"],
-        "failed",
-        stage="Canvas Import",
-        messages=messages,
-        change_counts={"users": {"created": 3, "updated": 1, "deleted": 0}},
-    )
+    _finish(api, job["id"], "failed", stage="Canvas Import", messages=messages,
+            change_counts={"users": {"created": 3, "updated": 1, "deleted": 0}})
     worker_round()
     (message,) = smtp.inbox.messages
     text = message.get_body(("plain",)).get_content()
@@ -218,9 +197,8 @@ def test_one_click_unsubscribe_removes_that_address_for_that_institution_only(
     asked = client.get(link)
     assert asked.status_code == 200 and "Stop sending both@example.edu" in asked.get_data(True)
     assert len(db.session.scalars(select(AlertRecipient)).all()) == 2  # a GET removes nobody
-    done = client.post(
-        link, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
-    )
+    done = client.post(link, data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")
     assert done.status_code == 200
     assert "no longer receives alerts about Alpha College" in done.get_data(as_text=True)
     (left,) = db.session.scalars(select(AlertRecipient)).all()
@@ -249,25 +227,10 @@ def test_another_institution_can_neither_see_nor_manage_nor_hear(
 
 
 def test_the_operator_manages_recipients_and_the_guard_by_command(runner, registered, smtp):
-    names = [
-        "--issuer",
-        registered.issuer,
-        "--client-id",
-        registered.client_id,
-        "--deployment-id",
-        "dep-a",
-    ]
-    added = runner.invoke(
-        args=[
-            "alerts",
-            "add",
-            *names,
-            "--email",
-            "it@alpha.example.edu",
-            "--events",
-            "failed,recovered",
-        ]
-    )
+    names = ["--issuer", registered.issuer, "--client-id", registered.client_id,
+             "--deployment-id", "dep-a"]
+    added = runner.invoke(args=["alerts", "add", *names, "--email", "it@alpha.example.edu",
+                                "--events", "failed,recovered"])
     assert added.exit_code == 0, added.output
     recipient_id = added.output.strip().splitlines()[-1]
     listed = runner.invoke(args=["alerts", "list", *names]).output
@@ -275,9 +238,8 @@ def test_the_operator_manages_recipients_and_the_guard_by_command(runner, regist
     tested = runner.invoke(args=["alerts", "test", *names, recipient_id])
     assert tested.exit_code == 0 and "delivered" in tested.output
     assert len(smtp.inbox.messages) == 1
-    bad = runner.invoke(
-        args=["alerts", "add", *names, "--email", "x@y.example", "--events", "sometimes"]
-    )
+    bad = runner.invoke(args=["alerts", "add", *names, "--email", "x@y.example", "--events",
+                              "sometimes"])
     assert bad.exit_code != 0 and "Unknown events: sometimes" in bad.output
     guard = runner.invoke(args=["alerts", "guard", *names, "--percent", "20", "--count", "300"])
     assert "on; holds a sync deleting more than 20 % or more than 300" in guard.output

@@ -95,13 +95,7 @@ def test_a_held_sync_is_approved_from_the_banner_and_moves_on(
 
 @pytest.mark.parametrize("locale", ["en", "es"])
 def test_the_alerts_section_banner_and_decision_have_no_axe_violations(
-    axe_context,
-    open_course,
-    registered,
-    tool_url,
-    api_tokens,
-    add_recipients,
-    locale,  # noqa: F811
+    axe_context, open_course, registered, tool_url, api_tokens, add_recipients, locale  # noqa: F811
 ):
     registered.locale = locale
     api = Api(tool_url, api_tokens["dep-a"])

@@ -281,3 +281,16 @@ def test_the_details_window_shows_statistics_and_rows_processed(
     ).get_data(as_text=True)
     assert "Rows processed" in page
     assert "4,845" in page and "4,848" in page  # users created (statistics), rows (counts)
+
+
+def test_imports_older_than_the_institution_keeps_are_not_mirrored(
+    canvas, connect, poll, tenant_ids
+):
+    from lti_app.rostering import retention
+
+    retention.keep(tenant_ids["dep-a"], 1, "Avery Admin")
+    canvas.standin.put("1", sis_import(501, NOW - timedelta(days=800)))
+    canvas.standin.put("1", sis_import(502, NOW - timedelta(days=10)))
+    connect()
+    poll()
+    assert [job.canvas_sis_import_id for job in jobs_of(tenant_ids["dep-a"])] == [502]
