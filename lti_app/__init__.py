@@ -43,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api.cli import api_token_cli
     from .canvas import bp as canvas_bp
     from .canvas.cli import canvas_cli
-    from .demo import demo_cli
+    from .dev.demo import demo_cli
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
     from .lti.tokens import tool_url
@@ -58,9 +58,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(canvas_bp)
     app.register_blueprint(alerts_bp)
     if app.config["DEV_PLATFORM"]:
-        from .devmail import bp as devmail_bp
-        from .devmail import mailbox_cli
-        from .devplatform import bp as dev_bp
+        from .dev.mail import bp as devmail_bp
+        from .dev.mail import mailbox_cli
+        from .dev.platform import bp as dev_bp
 
         app.register_blueprint(dev_bp)
         app.register_blueprint(devmail_bp)

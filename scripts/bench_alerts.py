@@ -27,7 +27,7 @@ from lti_app.api import tokens
 from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.lti.models import Tenant
-from lti_app.rostering import service
+from lti_app.rostering import writing
 from lti_app.rostering.models import JobStatus, Trigger
 from lti_app.worker import run_alerts
 from scripts.bench import Row, ServerClock
@@ -53,8 +53,8 @@ class CountingInbox:
         return "250 OK"
 
 
-def _new_job(external_id: str) -> service.NewJob:
-    return service.NewJob(
+def _new_job(external_id: str) -> writing.NewJob:
+    return writing.NewJob(
         external_id=external_id,
         posted_by="Canvas Integrations Admin",
         trigger=Trigger.SCHEDULED,
@@ -104,7 +104,7 @@ def bench_alerts(
         repeat = args.repeat * 5
         for deployment in ("told", "quiet", "plain"):
             for n in range(3 * repeat):
-                service.create_job(tenants[deployment], _new_job(f"p-{n}"))
+                writing.create_job(tenants[deployment], _new_job(f"p-{n}"))
 
     # --- what the outbox adds to a PATCH ----------------------------------------------------
     clock = ServerClock(app)
@@ -119,12 +119,12 @@ def bench_alerts(
         )
 
     def without_outbox() -> Any:
-        real = service.record_event
-        service.record_event = lambda job, kind: None  # type: ignore[assignment]
+        real = writing.record_event
+        writing.record_event = lambda job, kind: None  # type: ignore[assignment]
         try:
             return fail_one("plain")
         finally:
-            service.record_event = real  # type: ignore[assignment]
+            writing.record_event = real  # type: ignore[assignment]
 
     patches = clock.medians(
         {
@@ -153,7 +153,7 @@ def bench_alerts(
     # (the token, one query: GET /change_guard), sampled together in interleaved rounds.
     with app.app_context():
         fresh = [
-            service.create_job(tenants["quiet"], _new_job(f"g-{n}")).public_id
+            writing.create_job(tenants["quiet"], _new_job(f"g-{n}")).public_id
             for n in range(2 * (args.repeat + 5))  # rounds may round each share up
         ]
     auth = {"Authorization": f"Bearer {api_token['quiet']}"}
@@ -253,8 +253,8 @@ def bench_alerts(
             recipients.add_email(
                 tenant_id, f"ops-{n}@many.example.edu", events=None, locale="en", added_by="b"
             )
-            job = service.create_job(tenant_id, _new_job("the-sync"))
-            service.update_job(job, service.JobChanges(status=JobStatus.FAILED))
+            job = writing.create_job(tenant_id, _new_job("the-sync"))
+            writing.update_job(job, writing.JobChanges(status=JobStatus.FAILED))
     sessions_before, arrived_before = inbox.sessions, len(inbox.arrived)
     stop = threading.Event()
     started = time.perf_counter()

@@ -20,7 +20,7 @@ from lti_app import create_app
 from lti_app.api import tokens
 from lti_app.canvas import connections, worker
 from lti_app.canvas.models import CanvasConnection, ErrorRead
-from lti_app.devcanvas import StandInCanvas, sis_import
+from lti_app.dev.standin import StandInCanvas, sis_import
 from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.rostering.models import JobMessage, RosteringJob

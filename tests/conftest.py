@@ -21,11 +21,11 @@ from werkzeug.serving import make_server
 from config.settings import database_url as normalise_url
 from lti_app import create_app
 from lti_app.api import tokens
-from lti_app.devcanvas import StandInCanvas
+from lti_app.dev.standin import StandInCanvas
 from lti_app.extensions import db
 from lti_app.lti import jwks_cache, registry
 from lti_app.lti.models import Tenant
-from lti_app.rostering import service
+from lti_app.rostering import writing
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.timeutil import utcnow
 from tests.support import fuzz
@@ -168,7 +168,7 @@ def make_job(tenant_ids) -> Callable[..., RosteringJob]:
     def make(deployment: str = "dep-a", *, minutes_ago: float = 0, **fields: Any) -> RosteringJob:
         number = next(_counter)
         when: datetime = fields.pop("updated_at", utcnow() - timedelta(minutes=minutes_ago))
-        new = service.NewJob(
+        new = writing.NewJob(
             external_id=fields.pop("external_id", f"ext-{number}"),
             posted_by=fields.pop("posted_by", "Canvas Integrations Admin"),
             trigger=fields.pop("trigger", Trigger.SCHEDULED),
@@ -178,7 +178,7 @@ def make_job(tenant_ids) -> Callable[..., RosteringJob]:
             updated_at=when,
             **fields,
         )
-        return service.create_job(tenant_ids[deployment], new)
+        return writing.create_job(tenant_ids[deployment], new)
 
     return make
 

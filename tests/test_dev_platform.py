@@ -15,14 +15,14 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from lti_app import devmail
 from lti_app.alerts import outbox, recipients
 from lti_app.canvas import worker
-from lti_app.demo import connect_demo_canvas
+from lti_app.dev import mail as devmail
+from lti_app.dev.demo import connect_demo_canvas
 from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.lti.models import Platform, Tenant
-from lti_app.rostering import service
+from lti_app.rostering import reading
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_the_demo_connects_lakeside_to_the_dev_canvas_and_a_poll_fills_its_histo
         ).one()
         outcomes = worker.poll_all("test-worker")
         assert list(outcomes.values()) == ["ok: 151 job(s) changed"]
-        assert service.job_count(lakeside.id) == 151
+        assert reading.job_count(lakeside.id) == 151
 
 
 

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Response
 
 from ..errors import error_response, rollback_quietly
-from ..rostering import canvas_imports, messages, service, sync
+from ..rostering import canvas_imports, messages, reading, sync, writing
 from ..rostering.models import (
     SCHEDULED_POSTER,
     JobStatus,
@@ -57,14 +57,14 @@ def unauthorized(exc: Unauthorized) -> Any:
     return response
 
 
-@bp.errorhandler(service.JobConflict)
-def conflict(exc: service.JobConflict) -> Any:
+@bp.errorhandler(writing.JobConflict)
+def conflict(exc: writing.JobConflict) -> Any:
     rollback_quietly()
     return error_response(409, "Conflict", str(exc))
 
 
-@bp.errorhandler(service.JobRejected)
-def rejected(exc: service.JobRejected) -> Any:
+@bp.errorhandler(writing.JobRejected)
+def rejected(exc: writing.JobRejected) -> Any:
     rollback_quietly()
     return error_response(422, "Unprocessable Entity", str(exc), exc.problems)
 
@@ -201,17 +201,17 @@ def find_job(job_ref: str, *, with_details: bool = True) -> RosteringJob:
     """The token's institution's job by id or ``ext:<external_id>``; 404 for any other."""
     tenant_id = g.api_token.tenant_id
     if job_ref.startswith("ext:"):
-        job = service.get_job_by_external_id(tenant_id, job_ref.removeprefix("ext:"))
+        job = reading.get_job_by_external_id(tenant_id, job_ref.removeprefix("ext:"))
     else:
-        job = service.get_job(tenant_id, job_ref, with_details=with_details)
+        job = reading.get_job(tenant_id, job_ref, with_details=with_details)
     if job is None:
         raise ApiError(404, "Not Found", "No such rostering job.")
     return job
 
 
-def _new_job(job: schemas.JobFields, **more: Any) -> service.NewJob:
+def _new_job(job: schemas.JobFields, **more: Any) -> writing.NewJob:
     """A reported job, as the job store takes it."""
-    return service.NewJob(
+    return writing.NewJob(
         external_id=job.external_id,
         type=job.type,
         posted_by=job.posted_by or SCHEDULED_POSTER,
@@ -232,8 +232,8 @@ def create_job() -> Any:
     """Create a job; the same body again is a harmless retry."""
     body, raw = body_of(schemas.JobCreate)
     new = _new_job(body, sync_request_id=body.sync_request_id)
-    job, created = service.create_job_once(
-        g.api_token.tenant_id, new, service.fingerprint(raw), _linker(body.canvas_sis_import_id)
+    job, created = writing.create_job_once(
+        g.api_token.tenant_id, new, writing.fingerprint(raw), _linker(body.canvas_sis_import_id)
     )
     return jsonify(schemas.job_out(job, full=True)), 201 if created else 200
 
@@ -248,11 +248,11 @@ def import_jobs() -> Any:
             job,
             created_at=job.created_at,
             updated_at=job.updated_at or job.created_at,
-            request_fingerprint=service.fingerprint(job_raw),
+            request_fingerprint=writing.fingerprint(job_raw),
         )
         for job, job_raw in zip(body.jobs, raw["jobs"], strict=True)
     ]
-    outcome = service.import_jobs(g.api_token.tenant_id, new_jobs)
+    outcome = writing.import_jobs(g.api_token.tenant_id, new_jobs)
     result = schemas.ImportResult(
         created=sum(created for _, created in outcome),
         existing=sum(not created for _, created in outcome),
@@ -275,10 +275,10 @@ def list_jobs() -> Any:
     if not 1 <= limit <= MAX_LIMIT:
         raise _bad_query([{"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"}])
     cursor = request.args.get("cursor")
-    after = service.decode_key(cursor)
+    after = reading.decode_key(cursor)
     if cursor is not None and after is None:
         raise _bad_query([{"field": "cursor", "message": "is not a cursor this API gave"}])
-    jobs = service.list_jobs_after(
+    jobs = reading.list_jobs_after(
         g.api_token.tenant_id,
         limit=limit + 1,
         after=after,
@@ -286,7 +286,7 @@ def list_jobs() -> Any:
         updated_since=since,
     )
     page, more = jobs[:limit], len(jobs) > limit
-    next_cursor = service.encode_key(page[-1]) if more else None
+    next_cursor = reading.encode_key(page[-1]) if more else None
     data = [schemas.job_out(j, full=False) for j in page]
     return jsonify({"data": data, "next_cursor": next_cursor})
 
@@ -326,7 +326,7 @@ def update_job(job_ref: str) -> Any:
     """Change a job's stage, status, change details, messages or files."""
     job = find_job(job_ref)
     body, _ = body_of(schemas.JobUpdate)
-    changes = service.JobChanges(
+    changes = writing.JobChanges(
         stage=body.stage,
         status=JobStatus(body.status) if body.status else None,
         change_counts=(
@@ -337,7 +337,7 @@ def update_job(job_ref: str) -> Any:
         messages=[m.model_dump() for m in body.messages] if body.messages is not None else None,
         files=[(f.name, f.content) for f in body.files] if body.files is not None else None,
     )
-    updated = service.update_job(job, changes, _linker(body.canvas_sis_import_id))
+    updated = writing.update_job(job, changes, _linker(body.canvas_sis_import_id))
     return jsonify(schemas.job_out(updated, full=True))
 
 

@@ -24,7 +24,7 @@ from .models import (
     JobStatus,
     RosteringJob,
 )
-from .service import record_event
+from .writing import record_event
 
 # The message a sync ends with when it is not approved (English here; pages translate it).
 REJECTED_BY = N_("Rejected by %(name)s")

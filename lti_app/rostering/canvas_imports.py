@@ -28,7 +28,7 @@ from .models import (
     RosteringJob,
     Trigger,
 )
-from .service import JobConflict, NewJob, count_new_jobs, create_job, record_event
+from .writing import JobConflict, NewJob, count_new_jobs, create_job, record_event
 
 IMPORT_TYPE = SIS_IMPORT
 IMPORT_STAGE = CANVAS_IMPORT

@@ -23,7 +23,7 @@ from ..lti.models import Tenant
 from ..timeutil import utcnow
 from . import tally
 from .models import HistoryPolicy, JobFile, JobMessage, JobStatus, RosteringJob
-from .service import count_new_jobs
+from .writing import count_new_jobs
 
 log = logging.getLogger(__name__)
 CHOICES = (1, 2, 3, 5)  # years an admin may choose; None is forever

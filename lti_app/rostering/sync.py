@@ -12,7 +12,8 @@ from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 from .models import RosteringJob, SyncRequest, SyncRequestStatus, SyncSchedule
-from .service import JobConflict, Key, any_running, in_sql, newest
+from .reading import Key, any_running, in_sql, newest
+from .writing import JobConflict
 
 
 @dataclass(frozen=True)

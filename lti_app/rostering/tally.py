@@ -7,7 +7,7 @@ any admin's day, and any range of days, is a whole number of buckets. One more r
 and trigger (at ``TOTAL``, the epoch) holds the all-time count.
 
 Every write path lands here: the ORM (a flush that adds, changes or deletes jobs), and the bulk
-path (``service.insert_jobs``), which hands its own counts to ``add``.
+path (``writing.insert_jobs``), which hands its own counts to ``add``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from ..extensions import reads_only
 from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
-from . import bp, filters, health, messages, service, sync
+from . import bp, export, filters, health, messages, reading, sync
 from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 
 
@@ -39,12 +39,12 @@ _TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
 _health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 
 
-def health_section(newest: service.Key | None) -> Markup:
+def health_section(newest: reading.Key | None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
     pager and Refresh, pay nothing for the summary and its chart. The launch token in its day
     links is put in per request. ``newest`` is the newest job's position
-    (``service.newest_key``; the tab's overview query brings it along)."""
+    (``reading.newest_key``; the tab's overview query brings it along)."""
     launch = g.launch
     key = (launch.tenant_id, launch.timezone, get_locale_name(), newest)
     now = time.monotonic()
@@ -89,12 +89,12 @@ def live() -> Response:
     tenant_id = g.launch.tenant_id
     ids = request.args.getlist("job")[:100]
     seen = dict(zip(ids, request.args.getlist("seen"), strict=False))
-    check = service.live_check(tenant_id, ids)
+    check = reading.live_check(tenant_id, ids)
     if len(check.statuses) != len(set(ids)):
         abort(404)  # a job of another tenant, or none
     moved = [job for job, status in check.statuses.items() if seen.get(job) != status]
     changed: dict[str, dict[str, str]] = {}
-    for job in service.live_details(tenant_id, moved) if moved else []:
+    for job in reading.live_details(tenant_id, moved) if moved else []:
         changed[job.public_id] = {
             "status": job.status,
             "badge": str(status_badge(job.status)),
@@ -110,7 +110,7 @@ def live() -> Response:
         "launch_token": g.launch_token,
     }
     if changed or request.args.get("pending") != ("1" if check.pending else "0"):
-        answer["health_html"] = str(health_section(service.newest_key(tenant_id)))
+        answer["health_html"] = str(health_section(reading.newest_key(tenant_id)))
     return jsonify(answer)
 
 
@@ -137,9 +137,9 @@ def pause_or_resume(action: str) -> BaseResponse:
     return _back_to_list()
 
 
-def _job_or_404(public_id: str) -> service.RosteringJob:
+def _job_or_404(public_id: str) -> reading.RosteringJob:
     """One of this tenant's jobs with its files; any other id is a 404."""
-    job = service.get_job(g.launch.tenant_id, public_id, with_details=True)
+    job = reading.get_job(g.launch.tenant_id, public_id, with_details=True)
     if job is None:
         abort(404)
     return job
@@ -198,7 +198,7 @@ def download() -> BaseResponse:
     jobs_filter = job_filter()
     which = f"-{jobs_filter.file_part()}" if jobs_filter.active else ""
     filename = f"rostering-jobs-{label}{which}-{utcnow().date().isoformat()}.csv"
-    lines = service.csv_chunks(launch.tenant_id, jobs_filter.where if jobs_filter.active else None)
+    lines = export.csv_chunks(launch.tenant_id, jobs_filter.where if jobs_filter.active else None)
     return Response(
         stream_with_context(lines),
         mimetype="text/csv",

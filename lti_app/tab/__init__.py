@@ -13,7 +13,7 @@ from ..alerts import guard, recipients
 from ..canvas.connections import tab_status
 from ..extensions import reads_only
 from ..lti.tokens import require_launch
-from ..rostering import approvals, bp, retention, service, sync
+from ..rostering import approvals, bp, reading, retention, sync
 from ..rostering.schedule import describe_interval, next_run
 from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
@@ -23,17 +23,17 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
     """The tab for ``g.launch``, with ``extra`` for its Alerts section (a problem with what
     the admin sent, a webhook's secret shown once)."""
     tenant_id = g.launch.tenant_id
-    seek = service.Seek(
-        after=service.decode_key(request.args.get("after")),
-        before=service.decode_key(request.args.get("before")),
+    seek = reading.Seek(
+        after=reading.decode_key(request.args.get("after")),
+        before=reading.decode_key(request.args.get("before")),
         skip_pages=min(max(int_arg("skip", 0), 0), 10),
     )
     jobs_filter = job_filter()
     narrowed = jobs_filter.active
-    jobs = service.list_jobs(
+    jobs = reading.list_jobs(
         tenant_id,
         int_arg("page", 1),
-        int_arg("per_page", service.DEFAULT_PER_PAGE),
+        int_arg("per_page", reading.DEFAULT_PER_PAGE),
         seek,
         narrow=jobs_filter.where if narrowed else None,
         total=jobs_filter.count(tenant_id) if narrowed else None,

@@ -14,7 +14,7 @@ from ..alerts.models import Channel
 from ..extensions import db
 from ..i18n import N_
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import approvals, bp, service
+from ..rostering import approvals, bp, reading
 from . import render_tab
 
 _CHANNELS = {channel.value: channel for channel in Channel}
@@ -122,7 +122,7 @@ def configure_guard() -> Any:
 @require_launch
 def decide(public_id: str, decision: str) -> Any:
     """Approve or reject a held sync of this institution; the first decision wins."""
-    job = service.get_job(g.launch.tenant_id, public_id)
+    job = reading.get_job(g.launch.tenant_id, public_id)
     if job is None or job.approval is None:
         abort(404)
     outcome = approvals.decide(job, decision == "approve", g.launch.user_name)

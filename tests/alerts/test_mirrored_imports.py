@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from lti_app.devcanvas import sis_import
+from lti_app.dev.standin import sis_import
 from lti_app.extensions import db
 from lti_app.rostering.models import JobEvent, RosteringJob
 from tests.canvas.conftest import connect, poll  # noqa: F401 (fixtures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lti_app.devcanvas import sis_import
+from lti_app.dev.standin import sis_import
 from lti_app.extensions import db
 from lti_app.lti.models import Tenant
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from lti_app.canvas import connections
 from lti_app.canvas.models import ErrorRead, ReadPhase
-from lti_app.devcanvas import sis_import
+from lti_app.dev.standin import sis_import
 from lti_app.extensions import db
 from lti_app.rostering.models import JobMessage
 

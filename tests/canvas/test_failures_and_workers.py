@@ -10,7 +10,7 @@ from lti_app import crypto
 from lti_app.canvas import connections, worker
 from lti_app.canvas.client import CanvasClient, CanvasUnavailable
 from lti_app.canvas.models import CanvasConnection
-from lti_app.devcanvas import Fault, rate_limited
+from lti_app.dev.standin import Fault, rate_limited
 from lti_app.extensions import db
 from lti_app.rostering.models import RosteringJob
 

@@ -10,7 +10,7 @@ import pytest
 
 from lti_app.canvas import mirror
 from lti_app.canvas.models import CanvasConnection
-from lti_app.devcanvas import Fault, sis_import
+from lti_app.dev.standin import Fault, sis_import
 from lti_app.extensions import db
 from lti_app.lti.models import Tenant
 from lti_app.rostering.models import SCHEDULED_POSTER

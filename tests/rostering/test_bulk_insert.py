@@ -1,4 +1,4 @@
-"""The bulk path stores, row for row, what the service stores one job at a time."""
+"""The bulk path stores, row for row, what the job store stores one job at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.extensions import db
-from lti_app.rostering import service
+from lti_app.rostering import reading, writing
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 
 COMPARED = (
@@ -28,8 +28,8 @@ COMPARED = (
 )
 
 
-def _new(external_id: str, **fields) -> service.NewJob:
-    return service.NewJob(
+def _new(external_id: str, **fields) -> writing.NewJob:
+    return writing.NewJob(
         external_id=external_id,
         posted_by="Jordan Rivera",
         trigger=Trigger.MANUAL,
@@ -52,13 +52,13 @@ def _stored(external_id: str) -> RosteringJob:
 
 def test_bulk_rows_equal_service_rows(tenant_ids, get, make_job):
     tenant = tenant_ids["dep-a"]
-    service.create_job(tenant, _new("one-by-one"))
-    assert service.insert_jobs(tenant, [_new("in-bulk")]) == 1
+    writing.create_job(tenant, _new("one-by-one"))
+    assert writing.insert_jobs(tenant, [_new("in-bulk")]) == 1
     one, bulk = _stored("one-by-one"), _stored("in-bulk")
     for name in COMPARED:
         assert getattr(bulk, name) == getattr(one, name), name
     assert len(bulk.public_id) == 32 and bulk.public_id != one.public_id
-    assert service.job_count(tenant) == 2
+    assert reading.job_count(tenant) == 2
     # Both read back the same way, in the list and in the CSV.
     html = get("/rostering/").get_data(as_text=True)
     assert one.public_id in html and bulk.public_id in html
@@ -71,11 +71,11 @@ def test_bulk_rows_equal_service_rows(tenant_ids, get, make_job):
 
 def test_bulk_inserts_in_batches_and_counts_them(tenant_ids):
     tenant = tenant_ids["dep-b"]
-    stored = service.insert_jobs(tenant, (_new(f"b-{n}") for n in range(25)), batch=10)
+    stored = writing.insert_jobs(tenant, (_new(f"b-{n}") for n in range(25)), batch=10)
     assert stored == 25
-    assert service.job_count(tenant) == 25
+    assert reading.job_count(tenant) == 25
 
 
 def test_bulk_refuses_jobs_with_files(tenant_ids):
     with pytest.raises(ValueError, match="create_job"):
-        service.insert_jobs(tenant_ids["dep-a"], [_new("f", files=[("a.json", "{}")])])
+        writing.insert_jobs(tenant_ids["dep-a"], [_new("f", files=[("a.json", "{}")])])

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.extensions import db
-from lti_app.rostering import canvas_imports, health, service, sync
+from lti_app.rostering import canvas_imports, health, sync, writing
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.rostering.tally import TOTAL, JobTally, bucket_of
 from lti_app.rostering.templating import day_label
@@ -50,10 +50,10 @@ def test_the_tally_follows_every_kind_of_write(make_job, api, tenant_ids):
         "PATCH", f"/rostering_jobs/{created['id']}", {"status": "warning", "stage": "Canvas Import"}
     )
     assert stored_tally() == recount()
-    service.insert_jobs(
+    writing.insert_jobs(
         tenant_ids["dep-a"],
         [
-            service.NewJob(
+            writing.NewJob(
                 external_id=f"bulk-{n}",
                 posted_by="Canvas Integrations Admin",
                 trigger=Trigger.SCHEDULED,

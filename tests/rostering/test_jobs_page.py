@@ -297,7 +297,7 @@ def test_nonsense_cursors_fall_back_to_the_page_number(get, make_job, cursor):
 
 
 def test_the_job_count_is_kept_as_jobs_arrive(get, make_job, api, tenant_ids):
-    from lti_app.rostering.service import job_count
+    from lti_app.rostering.reading import job_count
 
     for i in range(3):
         make_job(minutes_ago=i)

@@ -12,7 +12,7 @@ from flask import Flask, g
 from sqlalchemy import text
 
 from lti_app.extensions import db
-from lti_app.rostering import service
+from lti_app.rostering import reading, writing
 from lti_app.rostering.models import JobStatus, Trigger
 from lti_app.timeutil import utcnow
 from tests.support.launcher import Launcher, https_client
@@ -80,10 +80,10 @@ def test_any_sync_running_stays_on_the_index_when_prepared(tenant_ids):
     finds one when none runs: 160 ms at a million jobs. The status is written into the SQL."""
     tenant = tenant_ids["dep-a"]
     start = utcnow() - timedelta(days=30)
-    service.insert_jobs(
+    writing.insert_jobs(
         tenant,
         (
-            service.NewJob(
+            writing.NewJob(
                 external_id=f"past-{n}",
                 posted_by="Canvas Integrations Admin",
                 trigger=Trigger.SCHEDULED,
@@ -97,8 +97,8 @@ def test_any_sync_running_stays_on_the_index_when_prepared(tenant_ids):
     )
     db.session.execute(text("ANALYZE rostering_job"))
     for statement, params in (
-        (service.LIVE_FLAGS, {"tenant_id": tenant}),
-        (service.LIVE_STATUSES, {"tenant_id": tenant, "public_ids": ["a" * 32, "b" * 32]}),
+        (reading.LIVE_FLAGS, {"tenant_id": tenant}),
+        (reading.LIVE_STATUSES, {"tenant_id": tenant, "public_ids": ["a" * 32, "b" * 32]}),
     ):
         plan = _generic_plan(statement, params)
         assert "Seq Scan on rostering_job" not in plan, plan

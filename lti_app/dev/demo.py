@@ -10,15 +10,15 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import devplatform
-from .canvas import connections
-from .devcanvas import DEMO_TOKEN
-from .extensions import db
-from .lti import registry
-from .lti.models import Tenant
-from .rostering import service, sync
-from .rostering.models import SCHEDULED_POSTER, STAGES, JobStatus, SyncSchedule, Trigger
-from .timeutil import utcnow
+from ..canvas import connections
+from ..extensions import db
+from ..lti import registry
+from ..lti.models import Tenant
+from ..rostering import reading, sync, writing
+from ..rostering.models import SCHEDULED_POSTER, STAGES, JobStatus, SyncSchedule, Trigger
+from ..timeutil import utcnow
+from . import platform as devplatform
+from .standin import DEMO_TOKEN
 
 demo_cli = AppGroup("demo", help="Demo data for trying the tool with the /dev test platform.")
 
@@ -73,7 +73,7 @@ def _job(
     sis_type: str,
     scheduled: bool,
     status: JobStatus,
-) -> service.NewJob:
+) -> writing.NewJob:
     external_id = f"sync-{when:%Y%m%d%H%M}-{index:04d}"
     counts = {
         name: {
@@ -100,7 +100,7 @@ def _job(
         "failed": "failed_with_messages",
         "in_progress": "importing",
     }[status.value]
-    return service.NewJob(
+    return writing.NewJob(
         external_id=external_id,
         posted_by=SCHEDULED_POSTER if scheduled else rng.choice(ADMINS),
         trigger=Trigger.SCHEDULED if scheduled else Trigger.MANUAL,
@@ -128,7 +128,7 @@ def _job(
 
 def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zone: str) -> bool:
     """Give a tenant a schedule and ``count`` jobs; False (and nothing done) if it has them."""
-    if service.job_count(tenant.id) or sync.get_schedule(tenant.id):
+    if reading.job_count(tenant.id) or sync.get_schedule(tenant.id):
         return False
     rng = random.Random(tenant.deployment_id)
     now = utcnow().replace(minute=0, second=0, microsecond=0)
@@ -159,7 +159,7 @@ def load_history(tenant: Tenant, sis_type: str, every_hours: int, count: int, zo
             )[0]
         )
         scheduled = rng.random() > 0.15
-        service.create_job(
+        writing.create_job(
             tenant.id, _job(rng, index, when, sis_type, scheduled, status), commit=False
         )
     db.session.commit()

@@ -21,10 +21,10 @@ from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from jwcrypto.jwk import JWK
 from sqlalchemy import select
 
-from .devcanvas import demo_canvas
-from .extensions import db
-from .lti.models import Platform, Tenant
-from .lti.roles import INSTITUTION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
+from ..extensions import db
+from ..lti.models import Platform, Tenant
+from ..lti.roles import INSTITUTION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
+from .standin import demo_canvas
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 # The platform's Canvas side: OAuth2 and the SIS imports API, with a demo history.
