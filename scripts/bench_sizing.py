@@ -12,6 +12,7 @@ every institution of a vendor.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import re
@@ -118,6 +119,7 @@ def bench_sizing(
     if name != "postgresql":
         return []  # a vendor's deployment runs PostgreSQL
     count, per_tenant = args.sizing_institutions, args.sizing_jobs
+    logging.getLogger("lti_app").setLevel(logging.WARNING)  # thousands of requests and polls
     rows: list[Row] = []
 
     # One institution alone, then 5,000 in one database.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 
 from .. import crypto
 from ..extensions import db
@@ -141,24 +141,3 @@ class TabStatus:
 
     connection: CanvasConnection | None
     can_connect: bool  # an API key is registered for this institution's Canvas
-
-
-# One round trip, built once: the page pays for it on every load.
-_TAB_STATUS = (
-    select(
-        CanvasConnection,
-        select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
-    )
-    .select_from(Tenant)
-    .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
-    .where(Tenant.id == bindparam("tenant_id"))
-)
-
-
-def tab_status(tenant: Tenant) -> TabStatus:
-    """The tenant's Canvas connection and whether the tab can offer "Connect to Canvas"."""
-    row = db.session.execute(
-        _TAB_STATUS,
-        {"tenant_id": tenant.id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
-    ).one()
-    return TabStatus(row[0], bool(row[1]) and bool(tenant.canvas_api_base_url))

@@ -51,14 +51,18 @@ def ceiling() -> int | None:
     return current_app.config["HISTORY_MAX_YEARS"]
 
 
-def keeping(tenant_id: int) -> Keeping:
-    policy = db.session.get(HistoryPolicy, tenant_id)
+def keeping_of(policy: HistoryPolicy | None) -> Keeping:
+    """What an institution keeps, from its policy row (none: forever, within the ceiling)."""
     return Keeping(
         chosen=policy.keep_years if policy else None,
         ceiling=ceiling(),
         purged_at=policy.purged_at if policy else None,
         purged_jobs=policy.purged_jobs if policy else 0,
     )
+
+
+def keeping(tenant_id: int) -> Keeping:
+    return keeping_of(db.session.get(HistoryPolicy, tenant_id))
 
 
 def keep(tenant_id: int, years: int | None, by: str) -> None:

@@ -8,15 +8,37 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, render_template, request
+from sqlalchemy import bindparam, select
 
 from ..alerts import guard, recipients
-from ..canvas.connections import tab_status
-from ..extensions import reads_only
+from ..alerts.models import AlertSettings
+from ..canvas.connections import TabStatus, normalise_base_url
+from ..canvas.models import CanvasApiKey, CanvasConnection
+from ..extensions import db, reads_only
+from ..lti.models import Tenant
 from ..lti.tokens import require_launch
 from ..rostering import approvals, bp, reading, retention, sync
+from ..rostering.models import HistoryPolicy
 from ..rostering.schedule import describe_interval, next_run
 from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
+
+# The institution's own settings of every room in one round trip, built once (the page pays for
+# it on every load): its Canvas connection and whether an API key lets its admins connect, its
+# change guard, and how long its history is kept.
+_SETTINGS = (
+    select(
+        CanvasConnection,
+        select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
+        AlertSettings,
+        HistoryPolicy,
+    )
+    .select_from(Tenant)
+    .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
+    .outerjoin(AlertSettings, AlertSettings.tenant_id == Tenant.id)
+    .outerjoin(HistoryPolicy, HistoryPolicy.tenant_id == Tenant.id)
+    .where(Tenant.id == bindparam("tenant_id"))
+)
 
 
 def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -41,6 +63,11 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
     )
     overview = sync.overview(tenant_id)
     schedule = overview.schedule
+    tenant = g.launch.tenant
+    connection, can_connect, guard_row, policy = db.session.execute(
+        _SETTINGS,
+        {"tenant_id": tenant_id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
+    ).one()
     page = render_template(
         "rostering/index.html",
         jobs=jobs,
@@ -51,12 +78,12 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         next_run=next_run(schedule, utcnow()) if schedule else None,
         running=overview.running,
         pending_request=overview.pending_request,
-        canvas=tab_status(g.launch.tenant),
+        canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
         holds=approvals.pending(tenant_id),
         alert_recipients=recipients.for_tenant(tenant_id),
         email_configured=recipients.email_configured(),
-        guard=guard.thresholds(tenant_id),
-        history=retention.keeping(tenant_id),
+        guard=guard.Thresholds.of(guard_row),
+        history=retention.keeping_of(policy),
         history_choices=retention.CHOICES,
         notice=request.args.get("notice", ""),
         **extra,
