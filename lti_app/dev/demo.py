@@ -177,10 +177,13 @@ def connect_demo_canvas(port: int) -> None:
     lakeside = db.session.scalars(
         select(Tenant).where(Tenant.deployment_id == "dev-lakeside")
     ).one()
-    if connections.for_tenant(lakeside.id) is None:
+    base_url = f"http://127.0.0.1:{port}{devplatform.CANVAS_PATH}"
+    existing = connections.for_tenant(lakeside.id)
+    # Connected, unless `make run` last served on another port: then to this one.
+    if existing is None or existing.base_url != base_url:
         connections.connect(
             lakeside,
-            base_url=f"http://127.0.0.1:{port}{devplatform.CANVAS_PATH}",
+            base_url=base_url,
             account_id="1",
             method="token",
             access_token=DEMO_TOKEN,
