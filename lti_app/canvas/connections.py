@@ -12,6 +12,7 @@ from .. import crypto
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
+from . import error_rows
 from .models import CanvasApiKey, CanvasConnection, ConnectionState
 
 
@@ -96,7 +97,9 @@ def connect(
 
 
 def disconnect(tenant_id: int) -> bool:
-    """End the tenant's connection; its tokens are deleted, its mirrored jobs stay."""
+    """End the tenant's connection; its tokens are deleted, its mirrored jobs stay (and the
+    rows still to read of their imports are not waited for)."""
+    error_rows.abandon(tenant_id)
     result = db.session.execute(
         delete(CanvasConnection).where(CanvasConnection.tenant_id == tenant_id)
     )

@@ -109,6 +109,14 @@ def pending(tenant_id: int) -> list[ErrorRead]:
     )
 
 
+def abandon(tenant_id: int) -> None:
+    """The institution disconnected: its reads stop where they are, and the news they were
+    holding back is told now. The caller commits."""
+    now = utcnow()
+    for read in pending(tenant_id):
+        _end(read, ReadPhase.DONE if read.stored else ReadPhase.KEPT, now)
+
+
 def read_pending(
     connection: CanvasConnection, client: CanvasClient, renew: Callable[[], None]
 ) -> bool:

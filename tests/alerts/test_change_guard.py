@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -140,16 +141,20 @@ def test_the_first_of_two_admins_wins_and_the_second_is_told(api, client, launch
     barrier = threading.Barrier(2)
     answers: dict[str, int] = {}
 
-    def click(token: str, decision: str) -> None:
+    # Two browsers on two apps, made before the race (making an app is not what races here).
+    browsers = []
+    for _ in range(2):
         other = make_app()
         other.test_client_class = type(client)
-        with other.test_client() as browser:
-            barrier.wait()
-            answers[decision] = _decide(browser, token, job["id"], decision).status_code
+        browsers.append(other.test_client())
+
+    def click(browser: Any, token: str, decision: str) -> None:
+        barrier.wait(timeout=30)
+        answers[decision] = _decide(browser, token, job["id"], decision).status_code
 
     threads = [
-        threading.Thread(target=click, args=(first, "approve")),
-        threading.Thread(target=click, args=(second, "reject")),
+        threading.Thread(target=click, args=(browsers[0], first, "approve")),
+        threading.Thread(target=click, args=(browsers[1], second, "reject")),
     ]
     for thread in threads:
         thread.start()

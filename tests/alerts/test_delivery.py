@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
@@ -292,19 +293,22 @@ def test_two_workers_racing_send_each_alert_once(api, smtp, tenant_ids, make_app
     go = threading.Barrier(2)
     errors: list[BaseException] = []
 
-    def work(name: str) -> None:
-        other = make_app(**{k: app.config[k] for k in (
-            "MAIL_SERVER", "MAIL_PORT", "PUBLIC_URL", "WEBHOOK_ALLOWED_HOSTS",
-            "ALERT_BACKOFF_SECONDS", "MAIL_DEFAULT_SENDER")})
+    # Two workers' apps, made before the race (making an app is not what races here).
+    apps = [make_app(**{k: app.config[k] for k in (
+        "MAIL_SERVER", "MAIL_PORT", "PUBLIC_URL", "WEBHOOK_ALLOWED_HOSTS",
+        "ALERT_BACKOFF_SECONDS", "MAIL_DEFAULT_SENDER")}) for _ in range(2)]
+
+    def work(name: str, other: Any) -> None:
         try:
             with other.app_context():
-                go.wait()
+                go.wait(timeout=30)
                 for _ in range(30):
                     alerts_tick(name)
         except BaseException as exc:
             errors.append(exc)
+            go.abort()
 
-    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(2)]
+    threads = [threading.Thread(target=work, args=(f"w{n}", apps[n])) for n in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

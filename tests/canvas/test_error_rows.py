@@ -16,13 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_app.canvas import connections
 from lti_app.canvas.models import ErrorRead, ReadPhase
 from lti_app.dev.standin import sis_import
 from lti_app.extensions import db
-from lti_app.rostering.models import JobMessage
+from lti_app.rostering.models import JobEvent, JobMessage
 
 from .conftest import jobs_of
 
@@ -348,3 +348,23 @@ def test_another_institutions_admin_sees_none_of_the_rows(
         )
         assert response.status_code == 404
         assert "BIO-100" not in response.get_data(as_text=True)
+
+
+def test_disconnecting_midway_tells_the_news_the_rows_were_holding_back(
+    canvas, connect, poll, tenant_ids
+):
+    connection = connect()
+    poll()  # the (empty) history: from now on, news is told
+    canvas.standin.put("1", failed_import(7011))
+    canvas.standin.add_errors(7011, failures=3000)
+    connection.next_poll_at = datetime.now(UTC)
+    db.session.commit()
+    poll()  # twenty pages of thirty read; the news waits for the rest
+    (job,) = jobs_of(tenant_ids["dep-a"])
+    assert db.session.scalar(select(func.count()).select_from(JobEvent)) == 0
+
+    connections.disconnect(tenant_ids["dep-a"])
+
+    assert db.session.scalar(select(func.count()).select_from(JobEvent)) == 1
+    assert not db.session.get(ErrorRead, job.id).reading
+    assert len(stored(job.id)) == 2000  # what was read stays

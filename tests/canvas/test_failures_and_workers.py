@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from flask import Flask
 from sqlalchemy import func, select
 
 from lti_app import crypto
@@ -143,20 +144,28 @@ def test_two_workers_racing_store_each_import_once_and_poll_each_institution_onc
     connect("dep-a", account="1")
     connect("dep-b", account="2")
     outcomes: list[dict[int, str]] = []
+    failures: list[BaseException] = []
     barrier = threading.Barrier(2)
 
-    def run() -> None:
-        worker_app = make_app(CANVAS_BACKOFF_SECONDS=0.01)
-        with worker_app.app_context():
-            barrier.wait()
-            outcomes.append(worker.poll_all(worker.worker_name()))
-            db.session.remove()
+    # Two workers' apps, made before the race (making an app is not what races here).
+    apps = [make_app(CANVAS_BACKOFF_SECONDS=0.01) for _ in range(2)]
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    def run(worker_app: Flask) -> None:
+        try:
+            with worker_app.app_context():
+                barrier.wait(timeout=30)
+                outcomes.append(worker.poll_all(worker.worker_name()))
+                db.session.remove()
+        except BaseException as exc:  # reported below, never a thread that hangs its twin
+            failures.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert not failures, failures
 
     polled = [cid for outcome in outcomes for cid in outcome]
     assert sorted(polled) == sorted(c.id for c in db.session.scalars(select(CanvasConnection)))
