@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, event
+from sqlalchemy import ColumnElement, DateTime, Dialect, Engine, MetaData, delete, event, select
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -94,3 +94,16 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def delete_in_batches(model: Any, *where: ColumnElement[bool], batch: int) -> int:
+    """Delete the rows of ``model`` that ``where`` selects, at most ``batch`` a transaction
+    (each committed), so that a large removal never holds a long transaction; how many."""
+    removed = 0
+    while True:
+        ids = select(model.id).where(*where).limit(batch)
+        gone = db.session.execute(delete(model).where(model.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+        db.session.commit()
+        if not gone:
+            return removed
+        removed += gone

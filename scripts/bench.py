@@ -124,13 +124,16 @@ class ServerClock:
         return {name: statistics.median(samples) for name, samples in times.items()}
 
 
-def jobs(anchor: datetime, seed: int, numbers: range) -> Iterator[writing.NewJob]:
-    """A realistic history: an hourly sync each, mostly completed, some warnings, failures.
-    Job ``n`` ran ``n`` hours after ``anchor``, so slices of one history can be made apart."""
+def jobs(
+    anchor: datetime, seed: int, numbers: range, step: timedelta = timedelta(hours=1)
+) -> Iterator[writing.NewJob]:
+    """A realistic history: a sync each ``step`` (hourly), mostly completed, some warnings,
+    failures. Job ``n`` ran ``n`` steps after ``anchor``, so slices of one history can be
+    made apart."""
     statuses = (JobStatus.COMPLETED,) * 16 + (JobStatus.WARNING,) * 3 + (JobStatus.FAILED,)
     for n in numbers:
         status = statuses[(n * 7 + seed) % len(statuses)]
-        when = anchor + timedelta(hours=n, seconds=(n * 37 + seed) % 600)
+        when = anchor + step * n + timedelta(seconds=(n * 37 + seed) % 600)
         yield writing.NewJob(
             external_id=f"sync-{seed}-{n:07d}",
             posted_by="Canvas Integrations Admin" if n % 9 else "Jordan Rivera",

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,9 +25,8 @@ from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.lti.models import Tenant
 from lti_app.rostering import retention, writing
-from lti_app.rostering.models import JobStatus, Trigger
 from lti_app.timeutil import utcnow
-from scripts.bench import Row, ServerClock, settle
+from scripts.bench import Row, ServerClock, jobs, settle
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
 
@@ -36,25 +34,10 @@ SPAN = timedelta(days=730)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _spaced(anchor: datetime, step: timedelta, numbers: range) -> Iterator[writing.NewJob]:
-    statuses = (JobStatus.COMPLETED,) * 16 + (JobStatus.WARNING,) * 3 + (JobStatus.FAILED,)
-    for n in numbers:
-        when = anchor + step * n
-        yield writing.NewJob(
-            external_id=f"kept-{n:07d}",
-            posted_by="Canvas Integrations Admin",
-            trigger=Trigger.SCHEDULED if n % 9 else Trigger.MANUAL,
-            sis_type="OneRoster",
-            status=statuses[n % len(statuses)],
-            created_at=when,
-            updated_at=when + timedelta(minutes=9),
-        )
-
-
 def _store(url: str, tenant_id: int, anchor: datetime, step: timedelta, numbers: range) -> int:
     app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        stored = writing.insert_jobs(tenant_id, _spaced(anchor, step, numbers))
+        stored = writing.insert_jobs(tenant_id, jobs(anchor, 0, numbers, step))
         db.engine.dispose()
     return stored
 

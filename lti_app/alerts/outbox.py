@@ -23,12 +23,12 @@ from typing import Any
 from flask import current_app, url_for
 from flask_mail import Message
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import crypto, metrics
-from ..extensions import db
+from ..extensions import db, delete_in_batches
 from ..lti.models import Tenant
 from ..rostering import sync
 from ..rostering.models import HELD, ApprovalState, JobEvent, JobStatus, RosteringJob
@@ -427,19 +427,9 @@ def _record(delivery: AlertDelivery, outcome: channels.Outcome) -> str:
 def prune(days: int = KEEP_DELIVERIES_DAYS, batch: int = 1000) -> int:
     """Forget deliveries that ended (delivered, or failed for good) more than ``days`` ago,
     a batch a transaction: each recipient's last outcome stays on the recipient."""
-    before = utcnow() - timedelta(days=days)
-    removed = 0
-    while True:
-        ids = (
-            select(AlertDelivery.id)
-            .where(
-                AlertDelivery.state.in_((DeliveryState.DELIVERED, DeliveryState.FAILED)),
-                AlertDelivery.created_at < before,
-            )
-            .limit(batch)
-        )
-        gone = db.session.execute(delete(AlertDelivery).where(AlertDelivery.id.in_(ids)))
-        db.session.commit()
-        if not gone.rowcount:  # type: ignore[attr-defined]
-            return removed
-        removed += gone.rowcount  # type: ignore[attr-defined]
+    return delete_in_batches(
+        AlertDelivery,
+        AlertDelivery.state.in_((DeliveryState.DELIVERED, DeliveryState.FAILED)),
+        AlertDelivery.created_at < utcnow() - timedelta(days=days),
+        batch=batch,
+    )

@@ -18,7 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import delete, select
 
-from ..extensions import db
+from ..extensions import db, delete_in_batches
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 from . import tally
@@ -90,14 +90,6 @@ def cutoff(tenant_id: int, now: datetime | None = None) -> datetime | None:
     return None if years is None else _years_before(now or utcnow(), years)
 
 
-def _delete_batches(table: type[JobMessage] | type[JobFile], job_ids: list[int]) -> None:
-    while True:
-        ids = select(table.id).where(table.job_id.in_(job_ids)).limit(BATCH)
-        if not db.session.execute(delete(table).where(table.id.in_(ids))).rowcount:  # type: ignore[attr-defined]
-            return
-        db.session.commit()
-
-
 def purge_tenant(tenant_id: int, now: datetime | None = None) -> int:
     """Remove the institution's jobs past its history, a batch at a time; how many."""
     before = cutoff(tenant_id, now)
@@ -118,8 +110,8 @@ def purge_tenant(tenant_id: int, now: datetime | None = None) -> int:
         if not jobs:
             break
         ids = list(jobs)
-        _delete_batches(JobMessage, ids)
-        _delete_batches(JobFile, ids)
+        delete_in_batches(JobMessage, JobMessage.job_id.in_(ids), batch=BATCH)
+        delete_in_batches(JobFile, JobFile.job_id.in_(ids), batch=BATCH)
         gone = db.session.execute(
             delete(RosteringJob)
             .where(

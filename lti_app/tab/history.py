@@ -19,11 +19,12 @@ def keep_history() -> Any:
     choice = request.form.get("years", "")
     years = None if choice == "forever" else (int(choice) if choice.isdigit() else -1)
     ceiling = retention.ceiling()
-    if (years is not None and years not in retention.CHOICES) or (
-        ceiling and (years is None or years > ceiling)
-    ):
+    try:
+        if ceiling and (years is None or years > ceiling):
+            raise ValueError("longer than the operator keeps")  # offered disabled
+        retention.keep(g.launch.tenant_id, years, g.launch.user_name)
+    except ValueError:  # not one of retention.CHOICES, or over the ceiling
         return render_tab(
             422, history_problem=gettext("Choose one of the lengths of history offered.")
         )
-    retention.keep(g.launch.tenant_id, years, g.launch.user_name)
     return redirect(tool_url("rostering.index", notice="history-saved", _anchor="history"), 303)

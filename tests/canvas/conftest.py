@@ -62,3 +62,21 @@ def count_jobs(tenant_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(RosteringJob).where(RosteringJob.tenant_id == tenant_id)
     )
+
+
+CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
+
+
+def canvas_launch(launcher, canvas, deployment: str = "dep-a") -> str:
+    """An admin's launch from a Canvas whose API is the stand-in's."""
+    return launcher.admin_token(
+        deployment,
+        **{
+            CUSTOM: {
+                "canvas_account_name": "Alpha College",
+                "canvas_membership_roles": "Account Admin",
+                "canvas_api_base_url": canvas.base_url,
+                "canvas_root_account_id": "1",
+            }
+        },
+    )

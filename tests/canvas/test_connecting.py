@@ -17,24 +17,7 @@ from lti_app.canvas.oauth import SCOPES
 from lti_app.extensions import db
 from lti_app.lti.models import Tenant
 
-from .conftest import count_jobs, jobs_of
-
-CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
-
-
-def canvas_launch(launcher, canvas, deployment: str = "dep-a") -> str:
-    """An admin's launch from a Canvas whose API is the stand-in's."""
-    return launcher.admin_token(
-        deployment,
-        **{
-            CUSTOM: {
-                "canvas_account_name": "Alpha College",
-                "canvas_membership_roles": "Account Admin",
-                "canvas_api_base_url": canvas.base_url,
-                "canvas_root_account_id": "1",
-            }
-        },
-    )
+from .conftest import canvas_launch, count_jobs, jobs_of
 
 
 def authorize(client, canvas, token: str, *, approve: bool = True) -> requests.Response:

@@ -24,7 +24,7 @@ from lti_app.dev.standin import sis_import
 from lti_app.extensions import db
 from lti_app.rostering.models import JobEvent, JobMessage
 
-from .conftest import jobs_of
+from .conftest import canvas_launch, jobs_of
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,17 +267,7 @@ def test_an_oauth_connection_without_the_scope_is_offered_a_reconnect(
         refresh_token="refresh",
     )
     poll()
-    token = launcher.admin_token(
-        "dep-a",
-        **{
-            "https://purl.imsglobal.org/spec/lti/claim/custom": {
-                "canvas_account_name": "Alpha College",
-                "canvas_membership_roles": "Account Admin",
-                "canvas_api_base_url": canvas.base_url,
-                "canvas_root_account_id": "1",
-            }
-        },
-    )
+    token = canvas_launch(launcher, canvas)
     page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
     assert "Reconnect to Canvas to keep every error row" in page
     assert "Reconnect to Canvas</button>" in page.replace(

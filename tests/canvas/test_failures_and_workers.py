@@ -15,7 +15,7 @@ from lti_app.dev.standin import Fault, rate_limited
 from lti_app.extensions import db
 from lti_app.rostering.models import RosteringJob
 
-from .conftest import count_jobs
+from .conftest import canvas_launch, count_jobs
 
 
 def _client(canvas, app, sleeps: list[float]) -> CanvasClient:
@@ -106,17 +106,7 @@ def test_a_401_that_a_refresh_cannot_cure_needs_reconnecting(
     assert "NEEDS RECONNECTING" in status.output
 
     # Canvas's API base URL and root account, as the launch reports them: the tab can reconnect.
-    token = launcher.admin_token(
-        "dep-a",
-        **{
-            "https://purl.imsglobal.org/spec/lti/claim/custom": {
-                "canvas_account_name": "Alpha College",
-                "canvas_membership_roles": "Account Admin",
-                "canvas_api_base_url": canvas.base_url,
-                "canvas_root_account_id": "1",
-            }
-        },
-    )
+    token = canvas_launch(launcher, canvas)
     page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
     assert "Connect to Canvas again" in page
     assert "Reconnect to Canvas" in page
