@@ -159,10 +159,22 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "ALERT_BACKOFF_SECONDS": float(os.environ.get("ALERT_BACKOFF_SECONDS", "30")),
         "ALERT_LEASE_SECONDS": _int("ALERT_LEASE_SECONDS", 300),
         "ALERT_POLL_SECONDS": float(os.environ.get("ALERT_POLL_SECONDS", "1")),
+        # One worker at a time turns job events into deliveries; it holds that task this long
+        # without renewing it (each round renews it) before another worker may take it over.
+        "ALERT_FAN_OUT_LEASE_SECONDS": _int("ALERT_FAN_OUT_LEASE_SECONDS", 30),
         # /metrics answers a scraper presenting this bearer token (none: no /metrics), and the
-        # worker serves its own on this port (0: not at all).
+        # worker serves its own metrics and /healthz on this address and port (0: not at all).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "WORKER_METRICS_PORT": _int("WORKER_METRICS_PORT", 0),
+        "WORKER_METRICS_HOST": os.environ.get("WORKER_METRICS_HOST", "127.0.0.1"),
+        # The worker's supervision: a loop whose round failed waits (doubling from half a
+        # second) at most this long before it tries again; a loop with no round done within
+        # WORKER_STALE_SECONDS makes the worker's /healthz answer 503; a loop's thread that
+        # ends is started again, but more than WORKER_MAX_RESTARTS times in an hour ends the
+        # process (exit status 1) for its supervisor (systemd, Kubernetes) to restart.
+        "WORKER_RETRY_MAX_SECONDS": float(os.environ.get("WORKER_RETRY_MAX_SECONDS", "3")),
+        "WORKER_STALE_SECONDS": float(os.environ.get("WORKER_STALE_SECONDS", "300")),
+        "WORKER_MAX_RESTARTS": _int("WORKER_MAX_RESTARTS", 5),
         # A sync the change guard holds ends Failed when no admin decides within this.
         "HOLD_EXPIRES_HOURS": _int("HOLD_EXPIRES_HOURS", 24),
         # The most years of history any institution keeps (unset: as long as its admins say).

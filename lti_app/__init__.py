@@ -50,7 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .rostering import bp as rostering_bp
     from .rostering.cli import history_cli
     from .rostering.templating import register_filters
-    from .worker import worker_command
+    from .worker import canvas_worker_command, worker_command
 
     app.register_blueprint(lti_bp)
     app.register_blueprint(rostering_bp)
@@ -68,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(lti_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(api_token_cli)
+    canvas_cli.add_command(canvas_worker_command)  # the worker's loop, kept under its old name
     app.cli.add_command(canvas_cli)
     app.cli.add_command(alerts_cli)
     app.cli.add_command(worker_command)

@@ -27,7 +27,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -53,6 +52,14 @@ CANVAS_POLLS = Counter("sis_canvas_polls_total", "Canvas polls, by outcome.", ["
 ALERT_DELIVERIES = Counter(
     "sis_alert_deliveries_total", "Tries to deliver an alert, by channel and outcome.",
     ["channel", "outcome"],
+)  # fmt: skip
+WORKER_LOOP_SUCCESS = Gauge(
+    "sis_worker_loop_last_success_timestamp",
+    "When a worker loop last completed a round (Unix time).", ["loop"], multiprocess_mode="max",
+)  # fmt: skip
+WORKER_THREAD_RESTARTS = Counter(
+    "sis_worker_thread_restarts_total", "Worker loop threads that ended and were started again.",
+    ["loop"],
 )  # fmt: skip
 DB_CONNECTIONS = Gauge(
     "sis_db_pool_connections_in_use", "Database connections checked out of the pool.",
@@ -130,7 +137,8 @@ def registry(app: Flask) -> CollectorRegistry:
         multiprocess.MultiProcessCollector(scrape)
     else:
         for metric in (HTTP_REQUESTS, HTTP_SECONDS, JOBS_FINISHED, CANVAS_POLLS,
-                       ALERT_DELIVERIES, DB_CONNECTIONS):  # fmt: skip
+                       ALERT_DELIVERIES, WORKER_LOOP_SUCCESS, WORKER_THREAD_RESTARTS,
+                       DB_CONNECTIONS):  # fmt: skip
             scrape.register(_Only(metric))
     scrape.register(DatabaseCollector(app))
     return scrape
@@ -160,11 +168,6 @@ def metrics() -> Response:
                         {"WWW-Authenticate": 'Bearer realm="metrics"'})  # fmt: skip
     body = generate_latest(registry(current_app._get_current_object()))  # type: ignore[attr-defined]
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
-
-
-def serve_for_worker(app: Flask, port: int) -> None:
-    """The worker's own metrics on ``port`` (``WORKER_METRICS_PORT``), in a thread."""
-    start_http_server(port, addr="127.0.0.1", registry=registry(app))
 
 
 def register(app: Flask) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import threading
 import time
 from typing import Any
 
@@ -29,7 +28,7 @@ from lti_app.lti import registry
 from lti_app.lti.models import Tenant
 from lti_app.rostering import writing
 from lti_app.rostering.models import JobStatus, Trigger
-from lti_app.worker import run_alerts
+from lti_app.worker import Loop, Worker, alerts_tick
 from scripts.bench import Row, ServerClock
 from tests.support.launcher import https_client, platform_spec
 from tests.support.platform import TestPlatform
@@ -208,14 +207,10 @@ def bench_alerts(
     )
 
     # --- from the PATCH to the mail server, the worker running ---------------------------
-    stop = threading.Event()
+    def alerts_worker() -> Worker:
+        return Worker(app, [Loop("alerts", alerts_tick, app.config["ALERT_POLL_SECONDS"])]).start()
 
-    def worker() -> None:
-        with app.app_context():
-            run_alerts("bench-worker", stop)
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
+    worker = alerts_worker()
     latencies = []
     for n in range(args.alert_samples):
         before = len(inbox.arrived)
@@ -245,8 +240,7 @@ def bench_alerts(
     )
 
     # --- 1,000 institutions fail in the same minute ---------------------------------------
-    stop.set()
-    thread.join(30)
+    worker.shutdown()
     with app.app_context():
         for n in range(count):
             tenant_id = tenants[f"many-{n}"]
@@ -256,15 +250,12 @@ def bench_alerts(
             job = writing.create_job(tenant_id, _new_job("the-sync"))
             writing.update_job(job, writing.JobChanges(status=JobStatus.FAILED))
     sessions_before, arrived_before = inbox.sessions, len(inbox.arrived)
-    stop = threading.Event()
     started = time.perf_counter()
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
+    worker = alerts_worker()
     while len(inbox.arrived) - arrived_before < count and time.perf_counter() - started < 300:
         time.sleep(0.05)
     took = time.perf_counter() - started
-    stop.set()
-    thread.join(30)
+    worker.shutdown()
     delivered = len(inbox.arrived) - arrived_before
     connections = inbox.sessions - sessions_before
     rows.append(

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import gc
-import socket
 
 import flask_migrate
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 
 from lti_app.api import tokens
 from lti_app.extensions import db
 from lti_app.lti import registry
 from tests.support.launcher import Launcher, https_client, platform_spec
-from tests.support.tcp_proxy import TcpProxy
-
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-FAULTS_DB = "sis_integration_faults"
+from tests.support.tcp_proxy import proxied_postgres
 
 
 @pytest.fixture
@@ -89,31 +85,11 @@ def test_a_write_that_fails_midway_commits_nothing(
     assert client.get("/api/v1/rostering_jobs/ext:j2", headers=headers).status_code == 404
 
 
-def _postgres_reachable() -> bool:
-    try:
-        socket.create_connection((PG_HOST, PG_PORT), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def proxied_database():
     """A fresh PostgreSQL database reached through a proxy the test can cut."""
-    if not _postgres_reachable():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    admin = create_engine(
-        f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {FAULTS_DB} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {FAULTS_DB}"))
-    proxy = TcpProxy(PG_HOST, PG_PORT)
-    yield proxy, f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{FAULTS_DB}"
-    proxy.close()
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {FAULTS_DB} WITH (FORCE)"))
-    admin.dispose()
+    with proxied_postgres("sis_integration_faults") as proxied:
+        yield proxied
 
 
 def test_database_outage_gives_503s_and_the_tool_recovers_by_itself(

@@ -59,13 +59,16 @@ def send_emails(messages: Iterable[Message]) -> Iterator[Outcome]:
                 else:
                     yield DELIVERED
                 sent += 1
-    except smtplib.SMTPResponseException as exc:
-        outcome = _smtp_error(exc.smtp_code, exc.smtp_error)
-        # The connection itself was refused (a 4xx greeting, a failed login): all the rest.
-        yield from (outcome for _ in pending[sent:])
     except (smtplib.SMTPException, OSError) as exc:
-        error = f"mail server unreachable: {type(exc).__name__}: {exc}"[:300]
-        yield from (Outcome(False, error=error) for _ in pending[sent:])
+        if isinstance(exc.__context__, GeneratorExit):
+            return  # closed by the caller (its round failed): the rest stay owed, unsent
+        if isinstance(exc, smtplib.SMTPResponseException):
+            # The connection itself was refused (a 4xx greeting, a failed login): all the rest.
+            outcome = _smtp_error(exc.smtp_code, exc.smtp_error)
+        else:
+            error = f"mail server unreachable: {type(exc).__name__}: {exc}"[:300]
+            outcome = Outcome(False, error=error)
+        yield from (outcome for _ in pending[sent:])
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,6 +80,37 @@ def take_lease(name: str, owner: str, seconds: float, *, renew: bool = True) -> 
     return True
 
 
+def release_lease(name: str, owner: str) -> None:
+    """Give up the named task now, if ``owner`` holds it (commits): another worker, or this
+    one, may take it at once."""
+    db.session.execute(
+        update(WorkerLease)
+        .where(WorkerLease.name == name, WorkerLease.owner == owner)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def release_all(owner: str, *, keep: tuple[str, ...] = ()) -> int:
+    """Give back everything ``owner`` holds of the alerts: its tasks (but ``keep``) and its
+    leased deliveries (a clean stop). Commits; how many."""
+    tasks = db.session.execute(
+        update(WorkerLease)
+        .where(WorkerLease.owner == owner, WorkerLease.name.not_in(keep))
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+        .execution_options(synchronize_session=False)
+    )
+    deliveries = db.session.execute(
+        update(AlertDelivery)
+        .where(AlertDelivery.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return tasks.rowcount + deliveries.rowcount  # type: ignore[attr-defined]
+
+
 # -- fan-out: events become deliveries --------------------------------------------------------
 
 
@@ -90,7 +122,7 @@ def new_delivery_id() -> str:
 def fan_out(owner: str, limit: int = 500) -> int:
     """Turn up to ``limit`` job events into deliveries, oldest first; returns how many
     events were handled (0 when another worker is doing it)."""
-    if not take_lease(FAN_OUT, owner, 120):
+    if not take_lease(FAN_OUT, owner, current_app.config["ALERT_FAN_OUT_LEASE_SECONDS"]):
         return 0
     events = db.session.scalars(
         select(JobEvent)
@@ -236,9 +268,15 @@ def _lease_seconds() -> int:
 
 def claim(owner: str, limit: int = BATCH) -> list[AlertDelivery]:
     """Lease up to ``limit`` due deliveries to ``owner``, soonest first. Two workers never
-    hold the same one (the guarded UPDATE re-checks each row; PostgreSQL skips locked rows)."""
+    hold the same one (the guarded UPDATE re-checks each row; PostgreSQL skips locked rows).
+    Deliveries ``owner`` holds already count as free: a round whose outcomes could not be
+    recorded (the database went away) sends them again at once, with the same ids."""
     now = utcnow()
-    free = or_(AlertDelivery.lease_expires_at.is_(None), AlertDelivery.lease_expires_at < now)
+    free = or_(
+        AlertDelivery.lease_expires_at.is_(None),
+        AlertDelivery.lease_expires_at < now,
+        AlertDelivery.lease_owner == owner,
+    )
     due = (
         select(AlertDelivery.id)
         .where(
@@ -285,11 +323,14 @@ def send(deliveries: list[AlertDelivery]) -> dict[str, int]:
     hooks = [d for d in deliveries if d.recipient.channel != Channel.EMAIL]
     if emails:
         if not current_app.config.get("MAIL_SERVER"):
-            outcomes: Any = [channels.Outcome(False, error="email is not set up")] * len(emails)
+            unset = channels.Outcome(False, error="email is not set up")
+            outcomes: Iterator[channels.Outcome] = (unset for _ in emails)
         else:
             outcomes = channels.send_emails(_message(d) for d in emails)
-        for delivery, outcome in zip(emails, outcomes, strict=True):
-            tally[_record(delivery, outcome)] += 1
+        # Closed at once if recording an outcome fails: the SMTP connection ends with the round.
+        with contextlib.closing(outcomes) as each:
+            for delivery, outcome in zip(emails, each, strict=True):
+                tally[_record(delivery, outcome)] += 1
     for delivery in hooks:
         tally[_record(delivery, _post(delivery))] += 1
     return tally

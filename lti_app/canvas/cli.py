@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 import click
@@ -123,18 +121,6 @@ def poll_command() -> None:
     for connection_id, outcome in outcomes.items():
         click.echo(f"connection {connection_id}: {outcome}")
     click.echo(f"Polled {len(outcomes)} connection(s).")
-
-
-@canvas_cli.command("worker")
-def worker_command() -> None:
-    """Poll forever: every minute while an import runs, every ten minutes otherwise."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    owner = worker.worker_name()
-    click.echo(f"Canvas worker {owner} started.")
-    worker.run_forever(owner, stop)
-    click.echo("Canvas worker stopped.")
 
 
 @canvas_cli.command("rotate-key")

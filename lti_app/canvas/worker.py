@@ -5,12 +5,13 @@ expires. The most overdue institution goes first, so none is starved."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -44,16 +45,23 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _free(now: object) -> object:
-    return or_(CanvasConnection.lease_expires_at.is_(None), CanvasConnection.lease_expires_at < now)
+def _free(now: object, owner: str) -> object:
+    # The worker's own lease counts as free: a round that failed before it could give the
+    # institution back (the database went away) takes it up again at once, not a lease later.
+    return or_(
+        CanvasConnection.lease_expires_at.is_(None),
+        CanvasConnection.lease_expires_at < now,
+        CanvasConnection.lease_owner == owner,
+    )
 
 
 def claim(owner: str, *, not_polled_since: datetime | None = None) -> CanvasConnection | None:
-    """Lease the most overdue free connection to ``owner``; None when there is none. Due
-    connections, or with ``not_polled_since``, every one no worker has polled since then."""
+    """Lease the most overdue free connection (or one ``owner`` holds already) to ``owner``;
+    None when there is none. Due connections, or with ``not_polled_since``, every one no
+    worker has polled since then."""
     now = utcnow()
     stmt = select(CanvasConnection.id).where(
-        _free(now), CanvasConnection.state == ConnectionState.ACTIVE
+        _free(now, owner), CanvasConnection.state == ConnectionState.ACTIVE
     )
     if not_polled_since is None:
         stmt = stmt.where(CanvasConnection.next_poll_at <= now)
@@ -71,7 +79,7 @@ def claim(owner: str, *, not_polled_since: datetime | None = None) -> CanvasConn
     for connection_id in db.session.scalars(stmt).all():
         result = db.session.execute(
             update(CanvasConnection)
-            .where(CanvasConnection.id == connection_id, _free(now))
+            .where(CanvasConnection.id == connection_id, _free(now, owner))
             .values(lease_owner=owner, lease_expires_at=lease_until)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -138,10 +146,29 @@ def _poll_with_refresh(connection: CanvasConnection, owner: str) -> PollResult:
 
 
 def poll_one(connection: CanvasConnection, owner: str) -> str:
-    """Poll a leased connection, then release it with its next turn. Returns the outcome."""
+    """Poll a leased connection, then release it with its next turn. Returns the outcome. A
+    fault outside Canvas (the database going away) gives the institution back if it can and
+    raises; nothing it logs needs the database."""
+    connection_id, tenant_id = connection.id, connection.tenant_id
+    started = time.monotonic()
+    try:
+        outcome = _poll_and_release(connection, owner)
+    except BaseException:
+        _give_back(connection_id, owner)
+        raise
+    metrics.CANVAS_POLLS.labels(outcome.split(":")[0]).inc()
+    log.info(
+        "polled Canvas for tenant %s in %.2f s: %s",
+        tenant_id,
+        time.monotonic() - started,
+        outcome,
+    )
+    return outcome
+
+
+def _poll_and_release(connection: CanvasConnection, owner: str) -> str:
     config = current_app.config
     next_in = config["CANVAS_POLL_IDLE_SECONDS"]
-    started = time.monotonic()
     try:
         result = _poll_with_refresh(connection, owner)
         outcome = f"ok: {result.changed} job(s) changed"
@@ -151,7 +178,6 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
     except LeaseLost as exc:
         db.session.rollback()
         log.warning("%s", exc)
-        metrics.CANVAS_POLLS.labels("lease lost").inc()
         return "lease lost"
     except (TokenRejected, crypto.SecretUnreadable):
         db.session.rollback()
@@ -170,22 +196,45 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
     connection.last_poll_at = now
     connection.last_outcome = outcome[:255]
     connection.next_poll_at = now + timedelta(seconds=next_in)
+    db.session.flush()
+    # The next turn and the release in one transaction: no moment holds one without the other.
+    _release(connection.id, owner)
     db.session.commit()
+    return outcome
+
+
+def _release(connection_id: int, owner: str) -> None:
     db.session.execute(
         update(CanvasConnection)
-        .where(CanvasConnection.id == connection.id, CanvasConnection.lease_owner == owner)
+        .where(CanvasConnection.id == connection_id, CanvasConnection.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _give_back(connection_id: int, owner: str) -> None:
+    """Release a connection after a failed round, if the database lets us (if not, claim()
+    hands it back to this worker)."""
+    try:
+        db.session.rollback()
+        _release(connection_id, owner)
+        db.session.commit()
+    except Exception:  # the database is away: nothing more to do here
+        log.warning("could not release Canvas connection %s after a failed poll", connection_id)
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+
+
+def release_all(owner: str) -> int:
+    """Give back every connection ``owner`` holds (a clean stop). Commits; how many."""
+    result = db.session.execute(
+        update(CanvasConnection)
+        .where(CanvasConnection.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    metrics.CANVAS_POLLS.labels(outcome.split(":")[0]).inc()
-    log.info(
-        "polled Canvas for tenant %s in %.2f s: %s",
-        connection.tenant_id,
-        time.monotonic() - started,
-        outcome,
-    )
-    return outcome
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def poll_all(owner: str) -> dict[int, str]:
@@ -198,21 +247,13 @@ def poll_all(owner: str) -> dict[int, str]:
     return outcomes
 
 
-def run_forever(owner: str, stop: threading.Event, idle_sleep: float = 5.0) -> None:
-    """Poll whatever is due until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            connection = claim(owner)
-        except Exception:  # the database is away: wait and try again
-            log.exception("could not claim a Canvas connection")
-            db.session.rollback()
-            stop.wait(idle_sleep)
-            continue
-        if connection is None:
-            stop.wait(idle_sleep)
-            continue
-        try:
-            poll_one(connection, owner)
-        except Exception:
-            log.exception("polling Canvas for tenant %s failed", connection.tenant_id)
-            db.session.rollback()
+def poll_due(owner: str, doing: Callable[[str], None] = lambda _: None) -> bool:
+    """One round of the worker's Canvas loop: poll the most overdue connection. False when
+    none was due. ``doing`` is told what the round is at, for the log if it fails."""
+    doing("claiming a Canvas connection")
+    connection = claim(owner)
+    if connection is None:
+        return False
+    doing(f"polling Canvas for tenant {connection.tenant_id} (connection {connection.id})")
+    poll_one(connection, owner)
+    return True

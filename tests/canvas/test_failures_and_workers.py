@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from lti_app.canvas.models import CanvasConnection
 from lti_app.dev.standin import Fault, rate_limited
 from lti_app.extensions import db
 from lti_app.rostering.models import RosteringJob
+from lti_app.worker import Loop, Worker
 
 from .conftest import canvas_launch, count_jobs
 
@@ -173,23 +175,16 @@ def test_two_workers_racing_store_each_import_once_and_poll_each_institution_onc
 def test_the_worker_polls_whats_due_and_stops_when_told(canvas, connect, app, tenant_ids):
     canvas.standin.add_history("1", 3)
     connect()
-    stop = threading.Event()
-    done = threading.Event()
-
-    def run() -> None:
-        with app.app_context():
-            worker.run_forever("test-worker", stop, idle_sleep=0.05)
-            db.session.remove()
-            done.set()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    for _ in range(100):
-        if count_jobs(tenant_ids["dep-a"]) == 3:
-            break
-        stop.wait(0.05)
-        db.session.rollback()
-    stop.set()
-    thread.join(5)
-    assert done.is_set()
+    running = Worker(app, [Loop("canvas", worker.poll_due, 0.05)]).start()
+    try:
+        for _ in range(100):
+            if count_jobs(tenant_ids["dep-a"]) == 3:
+                break
+            time.sleep(0.05)
+            db.session.rollback()
+    finally:
+        running.shutdown()
+    assert not running.loops[0].thread.is_alive()
     assert count_jobs(tenant_ids["dep-a"]) == 3
+    db.session.rollback()
+    assert db.session.scalar(select(CanvasConnection.lease_owner)) is None

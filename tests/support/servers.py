@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -25,6 +26,7 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}  # address -> "550 mailbox unavailable"
         self.lock = threading.Lock()
+        self.on_message: Callable[[EmailMessage], None] | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -36,6 +38,8 @@ class Inbox:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
+        if self.on_message is not None:
+            self.on_message(message)  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:
@@ -84,10 +88,14 @@ class WebhookReceiver:
     requests: list[Received] = field(default_factory=list)
     script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
     url: str = ""
+    on_request: Callable[[Received], None] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        self.requests.append(Received(request.path, dict(request.headers), request.get_data()))
+        received = Received(request.path, dict(request.headers), request.get_data())
+        self.requests.append(received)
+        if self.on_request is not None:
+            self.on_request(received)
         status, headers = self.script.popleft() if self.script else (200, {})
         return Response("ignored by the tool", status=status, headers=headers)(
             environ, start_response

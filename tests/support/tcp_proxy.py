@@ -6,6 +6,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
 class TcpProxy:
@@ -21,6 +27,8 @@ class TcpProxy:
         self.restore()
 
     def restore(self) -> None:
+        if self._listener is not None:  # not cut
+            return
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -77,3 +85,33 @@ class TcpProxy:
 def _shutdown(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def postgres_reachable() -> bool:
+    try:
+        socket.create_connection((PG_HOST, PG_PORT), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def proxied_postgres(name: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A fresh PostgreSQL database ``name`` reached through a proxy the test can cut, and its
+    URL through the proxy (skips the test when PostgreSQL is not running here)."""
+    if not postgres_reachable():
+        pytest.skip(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT}")
+    admin = create_engine(
+        f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    proxy = TcpProxy(PG_HOST, PG_PORT)
+    try:
+        yield proxy, f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{name}"
+    finally:
+        proxy.close()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
