@@ -44,6 +44,14 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first by default)."""
+    value = os.environ.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "false").lower() in ("1", "true", "yes")
 
@@ -177,6 +185,16 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WORKER_MAX_RESTARTS": _int("WORKER_MAX_RESTARTS", 5),
         # A sync the change guard holds ends Failed when no admin decides within this.
         "HOLD_EXPIRES_HOURS": _int("HOLD_EXPIRES_HOURS", 24),
+        # A sync In Progress with no change for this long shows "No progress" and is alerted
+        # (each institution may set its own beside the change guard).
+        "STUCK_AFTER_MINUTES": _int("STUCK_AFTER_MINUTES", 180),
+        # Undo and stop (lti_app/canvas/actions.py): how often the worker follows Canvas's
+        # Progress of an undo, and how long it retries Canvas's 5xx, 429 and timeouts.
+        "CANVAS_ACTION_POLL_SECONDS": float(os.environ.get("CANVAS_ACTION_POLL_SECONDS", "3")),
+        "CANVAS_ACTION_RETRY_MINUTES": _int("CANVAS_ACTION_RETRY_MINUTES", 60),
+        # Launches whose Canvas SIS permissions are unknown (the field absent or unexpanded):
+        # "roles" lets account admins act as before, "require" makes them look-only.
+        "CANVAS_PERMISSIONS": _choice("CANVAS_PERMISSIONS", ("roles", "require")),
         # The most years of history any institution keeps (unset: as long as its admins say).
         "HISTORY_MAX_YEARS": _int("HISTORY_MAX_YEARS", 0) or None,
     }

@@ -25,6 +25,7 @@ from .lti.errors import (
     LaunchExpired,
     LaunchRefused,
     NotAnAdmin,
+    NotPermitted,
     PlatformUnreachable,
     RegistrationRefused,
 )
@@ -70,6 +71,21 @@ def register(app: Flask) -> None:
                 "SIS Integration is for account administrators. Your Canvas role in this account "
                 "does not include administrator access; if you need to see rostering sync "
                 "history, ask your Canvas administrator."
+            ),
+        )
+
+    @app.errorhandler(NotPermitted)
+    def not_permitted(exc: NotPermitted) -> tuple[Response | str, int]:
+        log.warning(
+            "refused %s to %s: %s", exc.action, g.launch.user_id if "launch" in g else "-",
+            exc.sentence,
+        )  # fmt: skip
+        return error_response(
+            403,
+            gettext("Not permitted"),
+            gettext(
+                "Your Canvas permissions do not include this. %(needs)s.",
+                needs=gettext(exc.sentence),
             ),
         )
 

@@ -2,8 +2,11 @@
 in a thread of its own, so a long Canvas history (or purge) never delays an alert:
 
 * ``canvas``: polls each connected Canvas when it is due (``canvas/worker.py``);
+* ``canvas_actions``: the undo and stop admins asked for, sent to Canvas and followed to their
+  end (``canvas/actions.py``);
 * ``alerts``: job events become deliveries, due deliveries are sent (``alerts/outbox.py``);
-* ``housekeeping``: held syncs nobody decided within HOLD_EXPIRES_HOURS end Failed; once a day
+* ``housekeeping``: held syncs nobody decided within HOLD_EXPIRES_HOURS end Failed, syncs
+  with no progress for the institution's stuck time are alerted once; once a day
   (one worker of all) each institution's history past its years is removed
   (``rostering/retention.py``) and alert deliveries that ended 90 days ago are forgotten.
 
@@ -39,7 +42,8 @@ from prometheus_client import make_wsgi_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import metrics
-from .alerts import outbox
+from .alerts import outbox, stuck
+from .canvas import actions
 from .canvas import worker as canvas_worker
 from .extensions import db
 from .rostering import approvals, retention
@@ -91,6 +95,8 @@ def housekeeping_tick(owner: str, doing: Doing = lambda _: None) -> bool:
     when it is due. Never busy: the loop waits its interval between rounds."""
     doing("ending held syncs past their time")
     approvals.expire(current_app.config["HOLD_EXPIRES_HOURS"])
+    doing("looking for syncs with no progress")
+    stuck.notice()
     housekeeping(owner, doing)
     return False
 
@@ -114,6 +120,7 @@ def standard_loops(config: Any) -> list[Loop]:
     """The loops ``flask worker`` runs."""
     return [
         Loop("canvas", canvas_worker.poll_due, 5.0),
+        Loop("canvas_actions", actions.tick, 1.0),
         Loop("alerts", alerts_tick, config["ALERT_POLL_SECONDS"]),
         Loop("housekeeping", housekeeping_tick, 60.0),
     ]
@@ -238,8 +245,9 @@ class Worker:
             self._server.shutdown()
 
     def release_leases(self) -> None:
-        """Give back the connections, deliveries and tasks this worker holds. The day's purge
-        turn stays taken when the purge ended, and goes back when it was cut short."""
+        """Give back the connections, actions, deliveries and tasks this worker holds. The
+        day's purge turn stays taken when the purge ended, and goes back when it was cut
+        short."""
         cut_short = any(
             lp.doing in (PURGING, PRUNING) and lp.thread is not None and lp.thread.is_alive()
             for lp in self.loops
@@ -248,6 +256,7 @@ class Worker:
         for attempt in range(3):
             try:
                 released = canvas_worker.release_all(self.owner)
+                released += actions.release_all(self.owner)
                 released += outbox.release_all(self.owner, keep=keep)
             except Exception:
                 log.warning("could not give back this worker's leases (try %d of 3)", attempt + 1)
@@ -331,7 +340,7 @@ def run_worker(app: Flask, loops: list[Loop], banner: str) -> None:
         raise SystemExit(status)
 
 
-LOOPS = ("canvas", "alerts", "housekeeping")
+LOOPS = ("canvas", "canvas_actions", "alerts", "housekeeping")
 
 
 @click.command("worker")
@@ -350,6 +359,7 @@ def worker_command(only: tuple[str, ...]) -> None:
 @click.command("worker")
 @with_appcontext
 def canvas_worker_command() -> None:
-    """The Canvas mirror alone (as ``flask worker --only canvas``)."""
+    """Canvas alone: the mirror, and the undo and stop admins ask for (as ``flask worker
+    --only canvas --only canvas_actions``)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    run_worker(app, standard_loops(app.config)[:1], "canvas")
+    run_worker(app, standard_loops(app.config)[:2], "canvas, canvas_actions")

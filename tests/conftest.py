@@ -31,7 +31,7 @@ from lti_app.timeutil import utcnow
 from tests.support import fuzz
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
-from tests.support.servers import SmtpServer
+from tests.support.servers import SmtpServer, WebhookReceiver
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -211,6 +211,14 @@ def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server that receives webhooks (answers as a test scripts it)."""
+    receiver, server = WebhookReceiver().serve()
+    yield receiver
+    server.shutdown()
 
 
 @dataclass

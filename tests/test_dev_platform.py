@@ -23,6 +23,7 @@ from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.lti.models import Platform, Tenant
 from lti_app.rostering import reading
+from lti_app.rostering.models import RosteringJob
 
 
 @pytest.fixture
@@ -80,8 +81,17 @@ def test_the_demo_connects_lakeside_to_the_dev_canvas_and_a_poll_fills_its_histo
             select(Tenant).where(Tenant.deployment_id == "dev-lakeside")
         ).one()
         outcomes = worker.poll_all("test-worker")
-        assert list(outcomes.values()) == ["ok: 151 job(s) changed"]
-        assert reading.job_count(lakeside.id) == 151
+        assert list(outcomes.values()) == ["ok: 152 job(s) changed"]
+        assert reading.job_count(lakeside.id) == 152
+        # One to undo (yesterday's, which deleted 3,960 enrollments) and one to stop.
+        jobs = {
+            job.canvas_sis_import_id: job
+            for job in db.session.scalars(
+                select(RosteringJob).where(RosteringJob.tenant_id == lakeside.id)
+            )
+        }
+        assert jobs[40_001].change_counts["enrollments"]["deleted"] == 3_960
+        assert jobs[50_001].status == "in_progress"
 
 
 

@@ -28,7 +28,7 @@ def _events(value: str | None) -> list[str] | None:
     show_default=True,
     help="The webhook's format: Standard Webhooks JSON (signed), Slack or Teams.",
 )
-@click.option("--events", help=f"Comma-separated, of {','.join(EVENT_NAMES)} (default: all five).")
+@click.option("--events", help=f"Comma-separated, of {','.join(EVENT_NAMES)} (default: all).")
 def add_command(
     issuer: str,
     client_id: str,

@@ -13,11 +13,12 @@ from typing import Any
 from flask import render_template
 
 from ..api.schemas import job_out
+from ..canvas.actions import CHOICE_WORDS
 from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
 from ..rostering import messages as job_messages
 from ..rostering.models import STATUS_LABELS, RosteringJob
-from ..rostering.templating import local_time, number, tool_word
+from ..rostering.templating import duration, local_time, number, tool_word
 from ..timeutil import as_utc
 from .models import Event
 
@@ -33,6 +34,8 @@ SUBJECTS = {
     Event.HELD: N_("%(type)s is waiting for your approval"),
     Event.ANOMALY: N_("%(type)s deleted more than your change guard allows"),
     Event.RECOVERED: N_("%(type)s completed again"),
+    Event.RESTORED: N_("%(type)s was undone"),
+    Event.STUCK: N_("%(type)s has made no progress"),
     Event.TEST: N_("Test alert"),
 }
 
@@ -95,7 +98,9 @@ def webhook_json(event: str, facts: dict[str, Any], timestamp: datetime) -> dict
     """The Standard Webhooks body: ``type``, ``timestamp`` and ``data``."""
     data = {
         key: facts[key]
-        for key in ("institution", "job", "canvas_url", "streak", "reasons", "planned")
+        for key in (
+            "institution", "job", "canvas_url", "streak", "reasons", "planned", "restore", "stuck",
+        )
         if key in facts
     }
     return {"type": event, "timestamp": timestamp.isoformat(), "data": data}
@@ -140,6 +145,12 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
                 when=_when(streak["since"], zone),
             )
         )
+    restore = facts.get("restore")
+    if restore and event is Event.RESTORED:
+        lines.append(_restore_line(restore, job_type))
+    stuck = facts.get("stuck")
+    if stuck and event is Event.STUCK:
+        lines.append(gettext("No progress for %(duration)s.", duration=duration(stuck["minutes"])))
     lines += facts.get("reasons") or []
     details: list[tuple[str, str]] = []
     if job:
@@ -169,6 +180,26 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
         "canvas_url": facts.get("canvas_url") or "",
         "where": gettext("Admin → %(account)s → SIS Integration", account=institution),
     }
+
+
+def _restore_line(restore: dict[str, Any], job_type: str) -> str:
+    """"Avery Admin undid Roster Import 40003 (only what it deleted): 4,000 enrollments
+    brought back"."""
+    mode = restore.get("mode") or "everything"
+    choice = CHOICE_WORDS.get((mode, bool(restore.get("batch_mode"))))
+    counts = restore.get("restored") or {}
+    brought = ", ".join(
+        f"{number(count)} {kind.replace('_', ' ')}" for kind, count in sorted(counts.items())
+    )
+    return gettext(
+        "%(name)s undid %(type)s %(number)s (%(choice)s): %(what)s",
+        name=restore.get("by") or "",
+        type=job_type,
+        number=restore.get("import_id") or "",
+        choice=gettext(choice) if choice else "",
+        what=gettext("%(counts)s brought back", counts=brought) if brought
+        else gettext("nothing to bring back"),
+    )
 
 
 def email(

@@ -22,6 +22,8 @@ class Event(enum.StrEnum):
     HELD = "sync.held"
     ANOMALY = "sync.anomaly"
     RECOVERED = "sync.recovered"
+    RESTORED = "sync.restored"
+    STUCK = "sync.stuck"
     TEST = "alert.test"  # "Send a test": always sent
 
     @property
@@ -137,6 +139,8 @@ class AlertSettings(db.Model):
     guard_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_streak: Mapped[int] = mapped_column(Integer, default=0)
     failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A sync In Progress with no change for this long is stuck (none: STUCK_AFTER_MINUTES).
+    stuck_after_minutes: Mapped[int | None] = mapped_column(Integer)
 
 
 class WorkerLease(db.Model):

@@ -28,11 +28,19 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import crypto, metrics
+from .. import crypto, leases, metrics
 from ..extensions import db, delete_in_batches
 from ..lti.models import Tenant
 from ..rostering import sync
-from ..rostering.models import HELD, ApprovalState, JobEvent, JobStatus, RosteringJob
+from ..rostering.models import (
+    HELD,
+    RESTORED,
+    STUCK,
+    ApprovalState,
+    JobEvent,
+    JobStatus,
+    RosteringJob,
+)
 from ..timeutil import as_utc, utcnow
 from . import channels, content, guard
 from .models import (
@@ -101,14 +109,8 @@ def release_all(owner: str, *, keep: tuple[str, ...] = ()) -> int:
         .values(expires_at=utcnow() - timedelta(seconds=1))
         .execution_options(synchronize_session=False)
     )
-    deliveries = db.session.execute(
-        update(AlertDelivery)
-        .where(AlertDelivery.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
     db.session.commit()
-    return tasks.rowcount + deliveries.rowcount  # type: ignore[attr-defined]
+    return tasks.rowcount + leases.release_all(AlertDelivery, owner)  # type: ignore[attr-defined]
 
 
 # -- fan-out: events become deliveries --------------------------------------------------------
@@ -160,6 +162,10 @@ def _decide(event: JobEvent, recipients: list[AlertRecipient]) -> None:
     if event.kind == HELD:
         if approval is not None:
             sends.append((Event.HELD, {"reasons": approval.reasons, "planned": approval.planned}))
+    elif event.kind == RESTORED:
+        sends.append((Event.RESTORED, {"restore": event.facts or {}}))
+    elif event.kind == STUCK:
+        sends.append((Event.STUCK, {"stuck": event.facts or {}}))
     else:
         sends += _streak(settings, event.kind, job)
         held_and_approved = approval is not None and approval.state == ApprovalState.APPROVED
@@ -267,44 +273,20 @@ def _lease_seconds() -> int:
 
 
 def claim(owner: str, limit: int = BATCH) -> list[AlertDelivery]:
-    """Lease up to ``limit`` due deliveries to ``owner``, soonest first. Two workers never
-    hold the same one (the guarded UPDATE re-checks each row; PostgreSQL skips locked rows).
-    Deliveries ``owner`` holds already count as free: a round whose outcomes could not be
-    recorded (the database went away) sends them again at once, with the same ids."""
-    now = utcnow()
-    free = or_(
-        AlertDelivery.lease_expires_at.is_(None),
-        AlertDelivery.lease_expires_at < now,
-        AlertDelivery.lease_owner == owner,
+    """Lease up to ``limit`` due deliveries to ``owner``, soonest first (``leases.take``: the
+    ones ``owner`` holds already count as free, so a round whose outcomes could not be recorded
+    sends them again at once, with the same ids)."""
+    ids = leases.take(
+        AlertDelivery,
+        owner,
+        AlertDelivery.state == DeliveryState.PENDING.value,
+        AlertDelivery.next_attempt_at <= utcnow(),
+        order_by=(AlertDelivery.next_attempt_at, AlertDelivery.id),
+        limit=limit,
+        seconds=_lease_seconds(),
     )
-    due = (
-        select(AlertDelivery.id)
-        .where(
-            AlertDelivery.state == DeliveryState.PENDING.value,
-            AlertDelivery.next_attempt_at <= now,
-            free,
-        )
-        .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
-        .limit(limit)
-    )
-    if db.engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(due))
     if not ids:
-        db.session.commit()
         return []
-    until = now + timedelta(seconds=_lease_seconds())
-    db.session.execute(
-        update(AlertDelivery)
-        .where(
-            AlertDelivery.id.in_(ids),
-            AlertDelivery.state == DeliveryState.PENDING.value,
-            free,
-        )
-        .values(lease_owner=owner, lease_expires_at=until)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
     return list(
         db.session.scalars(
             select(AlertDelivery)

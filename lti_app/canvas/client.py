@@ -10,6 +10,7 @@ exponential backoff and jitter, and then the poll gives up until its next turn.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -60,6 +61,20 @@ class AccountRefused(CanvasError):
 
 class CanvasUnavailable(CanvasError):
     """Canvas kept failing (5xx, timeouts, rate limits) through every retry."""
+
+
+class NotPermitted(CanvasError):
+    """Canvas answered "user not authorized to perform that action" (401, or 403 on Canvases
+    with its newer auth errors): the user whose token this is lacks the permission."""
+
+
+class ActionRefused(CanvasError):
+    """Canvas refused an action with a message of its own (a 400's plain text, a 403's
+    errors): the message is Canvas's."""
+
+
+class NotFound(CanvasError):
+    """Canvas answered 404: no such import (or, for abort, none in a state to stop)."""
 
 
 class _RawImport:
@@ -130,40 +145,25 @@ class CanvasClient:
             self.slept += seconds
             self.sleep(seconds)
 
-    def _call(self, action: Callable[[], T]) -> T:
-        """Run one request with pacing and retries; raise a ``CanvasError`` when it fails."""
+    def _call(
+        self,
+        action: Callable[[], T],
+        refused: Callable[[CanvasException], CanvasError] | None = None,
+    ) -> T:
+        """Run one request with pacing and retries; raise a ``CanvasError`` when it fails.
+        ``refused`` names what Canvas's refusals (401, 400, 403, 404) mean for this request;
+        by default, those of reading an account's imports."""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return action()
-            except Unauthorized as exc:
-                if "insufficient scopes" in str(exc).lower():
-                    raise ScopeMissing(
-                        N_("Canvas did not grant this connection the scope asked for.")
-                    ) from exc
-                raise TokenRejected(N_("Canvas no longer accepts the token.")) from exc
-            except InvalidAccessToken as exc:
-                raise TokenRejected(N_("Canvas no longer accepts the token.")) from exc
             except RateLimitExceeded as exc:
                 reason: Exception = exc
             except Forbidden as exc:
                 if "Rate Limit Exceeded" not in str(exc):
-                    raise AccountRefused(
-                        N_(
-                            "Canvas does not let this connection read the account's SIS "
-                            "imports: connect with an admin of the root account, and check "
-                            "that SIS imports are enabled."
-                        )
-                    ) from exc
+                    raise (refused or _reading_refused)(exc) from exc
                 reason = exc
-            except BadRequest as exc:
-                raise AccountRefused(
-                    N_(
-                        "Canvas refused to list SIS imports for this account (is it a "
-                        "sub-account, or is SIS import disabled?)."
-                    )
-                ) from exc
-            except ResourceDoesNotExist as exc:
-                raise AccountRefused(N_("Canvas does not know this account.")) from exc
+            except (Unauthorized, InvalidAccessToken, BadRequest, ResourceDoesNotExist) as exc:
+                raise (refused or _reading_refused)(exc) from exc
             except (CanvasException, requests.RequestException, ValueError) as exc:
                 # 5xx and other answers, timeouts, refused connections, bodies that are not JSON.
                 reason = exc
@@ -233,3 +233,99 @@ class CanvasClient:
             log.warning("Canvas's next page is on another host; the read stops here")
             following = None
         return [row for row in rows or [] if isinstance(row, dict)], following
+
+    # --- acting on imports (undo and stop) ----------------------------------------------------
+
+    def _put(self, path: str, params: list[tuple[str, str]]) -> Any:
+        return self._call(
+            lambda: self._requester.request("PUT", path, _kwargs=params).json(), _acting_refused
+        )
+
+    def restore_states(
+        self, import_id: int, *, batch_mode: bool, undelete_only: bool, unconclude_only: bool
+    ) -> dict[str, Any]:
+        """Undo an import (``restore_states``), sending only the flags that are set; Canvas's
+        Progress of the restore."""
+        flags = [
+            (name, "true")
+            for name, on in (
+                ("batch_mode", batch_mode),
+                ("undelete_only", undelete_only),
+                ("unconclude_only", unconclude_only),
+            )
+            if on
+        ]
+        path = f"accounts/{self.account_id}/sis_imports/{int(import_id)}/restore_states"
+        return dict(self._put(path, flags))
+
+    def abort(self, import_id: int) -> dict[str, Any]:
+        """Stop a running or queued import; the import as Canvas now has it."""
+        return dict(self._put(f"accounts/{self.account_id}/sis_imports/{int(import_id)}/abort", []))
+
+    def abort_all_pending(self) -> dict[str, Any]:
+        """Stop every queued import of the account (running ones go on): ``{"aborted": true}``."""
+        return dict(self._put(f"accounts/{self.account_id}/sis_imports/abort_all_pending", []))
+
+    def progress(self, progress_id: int) -> dict[str, Any]:
+        """A Progress (``GET /api/v1/progress/:id``)."""
+        path = f"progress/{int(progress_id)}"
+        return dict(
+            self._call(lambda: self._requester.request("GET", path).json(), _acting_refused)
+        )
+
+
+def _scope_missing(exc: CanvasException) -> bool:
+    return "insufficient scopes" in str(exc).lower()
+
+
+def _reading_refused(exc: CanvasException) -> CanvasError:
+    """What a refusal means while reading the account's imports."""
+    if isinstance(exc, Unauthorized) and _scope_missing(exc):
+        return ScopeMissing(N_("Canvas did not grant this connection the scope asked for."))
+    if isinstance(exc, Unauthorized | InvalidAccessToken):
+        return TokenRejected(N_("Canvas no longer accepts the token."))
+    if isinstance(exc, BadRequest):
+        return AccountRefused(
+            N_(
+                "Canvas refused to list SIS imports for this account (is it a sub-account, "
+                "or is SIS import disabled?)."
+            )
+        )
+    if isinstance(exc, ResourceDoesNotExist):
+        return AccountRefused(N_("Canvas does not know this account."))
+    return AccountRefused(
+        N_(
+            "Canvas does not let this connection read the account's SIS imports: connect with "
+            "an admin of the root account, and check that SIS imports are enabled."
+        )
+    )
+
+
+def _acting_refused(exc: CanvasException) -> CanvasError:
+    """What a refusal means while undoing or stopping an import: Canvas's own words where it
+    gives them (restore_states's 400 is plain text, not JSON)."""
+    text = _canvas_words(exc)
+    if isinstance(exc, Unauthorized) and _scope_missing(exc):
+        return ScopeMissing(N_("Canvas did not grant this connection the scope asked for."))
+    if isinstance(exc, InvalidAccessToken):
+        return TokenRejected(N_("Canvas no longer accepts the token."))
+    if isinstance(exc, Unauthorized) or "not authorized" in text.lower():
+        return NotPermitted(text)
+    if isinstance(exc, ResourceDoesNotExist):
+        return NotFound(text)
+    return ActionRefused(text)
+
+
+def _canvas_words(exc: CanvasException) -> str:
+    """The message of Canvas's error: canvasapi keeps a JSON body's ``errors`` (``[{"message":
+    …}]`` or ``["…"]``) and a text body as it came (restore_states's 400 is plain text)."""
+    message: Any = getattr(exc, "message", str(exc))
+    if isinstance(message, str):
+        try:
+            message = json.loads(message).get("errors", message)
+        except (ValueError, AttributeError):
+            return message.strip()[:500]
+    if isinstance(message, list) and message:
+        first = message[0]
+        return str(first.get("message", first) if isinstance(first, dict) else first)[:500]
+    return str(message)[:500]

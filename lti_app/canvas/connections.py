@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import delete, select
 
 from .. import crypto
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
-from . import error_rows
+from . import error_rows, oauth
+from .client import CanvasClient, TokenRejected
 from .models import CanvasApiKey, CanvasConnection, ConnectionState
 
 
@@ -91,6 +93,7 @@ def connect(
     connection.state = ConnectionState.ACTIVE
     connection.problem = ""
     connection.errors_scope_missing = False
+    connection.actions_scope_missing = False
     connection.next_poll_at = utcnow()
     db.session.commit()
     return connection
@@ -121,6 +124,35 @@ def needs_reconnecting(connection: CanvasConnection, problem: str) -> None:
     connection.state = ConnectionState.NEEDS_RECONNECTING
     connection.problem = problem
     db.session.commit()
+
+
+def client_for(connection: CanvasConnection) -> CanvasClient:
+    """A client of the connection's Canvas account, with its token."""
+    return CanvasClient(
+        connection.base_url,
+        crypto.decrypt(connection.access_token_encrypted),
+        connection.account_id,
+        config=current_app.config,
+    )
+
+
+def refresh(connection: CanvasConnection) -> bool:
+    """Trade the refresh token of an OAuth connection for a new access token (commits);
+    False when there is none to trade, or Canvas refuses it."""
+    key = api_key_for(connection.base_url)
+    if connection.method != "oauth" or not connection.refresh_token_encrypted or key is None:
+        return False
+    try:
+        tokens = oauth.refresh(
+            connection.base_url,
+            key.client_id,
+            crypto.decrypt(key.client_secret_encrypted),
+            crypto.decrypt(connection.refresh_token_encrypted),
+        )
+    except TokenRejected:
+        return False
+    store_tokens(connection, tokens.access_token, tokens.expires_at)
+    return True
 
 
 def rotate_secrets() -> int:

@@ -23,7 +23,7 @@ from ..rostering.canvas_imports import (
     record_imports,
     unfinished_import_ids,
 )
-from ..rostering.models import SCHEDULED_POSTER, JobStatus
+from ..rostering.models import RESTORING, SCHEDULED_POSTER, JobStatus
 from ..timeutil import as_utc, utcnow
 from . import error_rows
 from .client import CanvasClient
@@ -138,7 +138,9 @@ def to_report(data: dict[str, Any]) -> ImportReport:
     """One SIS import, as Canvas's JSON describes it, in the job store's words."""
     state = str(data.get("workflow_state") or "")
     status = STATUS_BY_STATE.get(state, JobStatus.IN_PROGRESS)
-    if status is JobStatus.IN_PROGRESS:
+    if state == "restoring":
+        stage = RESTORING  # the undo's worker adds the Progress's figure ("Restoring (45%)")
+    elif status is JobStatus.IN_PROGRESS:
         progress = data.get("progress")
         stage = (
             f"{IMPORT_STAGE} ({progress}%)" if isinstance(progress, int | float) else IMPORT_STAGE
@@ -149,6 +151,10 @@ def to_report(data: dict[str, Any]) -> ImportReport:
     name = user.get("name") if isinstance(user, dict) else None
     created = _time(data.get("created_at")) or utcnow()
     updated = _time(data.get("ended_at")) or _time(data.get("updated_at")) or created
+    if state in ("restoring", "restored", "partially_restored"):
+        # An undo changes the import's state (and Canvas's updated_at) long after it ended:
+        # the job's Time Updated is the undo's, so a restoring import is not "no progress".
+        updated = max(updated, _time(data.get("updated_at")) or updated)
     import_type = (data.get("data") or {}).get("import_type")
     return ImportReport(
         import_id=int(data["id"]),
@@ -164,6 +170,8 @@ def to_report(data: dict[str, Any]) -> ImportReport:
         created_at=created,
         updated_at=max(updated, created),
         rows_to_read=status.is_final and error_rows.has_rows(data),
+        restoring=state == "restoring",
+        restored=state in ("restored", "partially_restored"),
     )
 
 
@@ -175,7 +183,9 @@ class PollResult:
     running: bool = False  # an import is still running, or rows are left to read: soon again
 
 
-def _store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> int:
+def store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> int:
+    """Store or update the jobs of imports as Canvas sent them; how many changed. The caller
+    commits."""
     reports = []
     sent: dict[int, dict[str, Any]] = {}
     for data in imports:
@@ -213,7 +223,7 @@ def poll(
             # may straddle the page boundary; storing one again changes nothing.
             params["created_before"] = connection.backfill_before + timedelta(seconds=1)
         for page in client.import_pages(**params):
-            result.changed += _store(connection, page)
+            result.changed += store(connection, page)
             times = [t for t in (_time(d.get("created_at")) for d in page) if t is not None]
             if times:
                 connection.backfill_before = min(times)
@@ -227,13 +237,13 @@ def poll(
             params["created_since"] = connection.newest_created_at - OVERLAP
         seen: set[int] = set()
         for page in client.import_pages(**params):
-            result.changed += _store(connection, page)
+            result.changed += store(connection, page)
             seen.update(d["id"] for d in page if isinstance(d.get("id"), int))
             db.session.commit()
             renew()
         for import_id in unfinished_import_ids(connection.tenant_id):
             if import_id not in seen:
-                result.changed += _store(connection, [client.get_import(import_id)])
+                result.changed += store(connection, [client.get_import(import_id)])
                 db.session.commit()
     rows_left = error_rows.read_pending(connection, client, renew)
     result.running = rows_left or bool(unfinished_import_ids(connection.tenant_id))

@@ -1,11 +1,24 @@
-"""What the tool keeps to read an institution's Canvas: API developer keys and connections."""
+"""What the tool keeps to read and act on an institution's Canvas: API developer keys,
+connections, and the undo and stop actions admins ask for."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
@@ -57,6 +70,11 @@ class CanvasConnection(db.Model):
     # The token lacks the scope of the SIS Import Errors API (a connection made before the
     # tool asked for it): imports are still mirrored, their error rows wait for a reconnect.
     errors_scope_missing: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # The token lacks the scopes of undo and stop (restore_states, abort, progress): made
+    # before the tool asked for them. Mirroring goes on; the tab asks for a reconnect.
+    actions_scope_missing: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
 
@@ -123,3 +141,74 @@ class ErrorRead(db.Model):
     @property
     def reading(self) -> bool:
         return self.phase in (ReadPhase.FAILURES, ReadPhase.ALL)
+
+
+class ActionKind:
+    """What an admin asked Canvas to do to its SIS imports."""
+
+    RESTORE = "restore"  # PUT …/sis_imports/:id/restore_states (undo)
+    ABORT = "abort"  # PUT …/sis_imports/:id/abort (stop)
+    ABORT_PENDING = "abort_pending"  # PUT …/sis_imports/abort_all_pending (stop the queue)
+
+
+class ActionState:
+    """Where an action stands: written as ``pending`` by the admin's POST; the worker sends it
+    (``sending`` is written before the PUT, so a worker that died after it follows the import
+    rather than sending twice), follows Canvas's Progress (``following``), and ends it."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    FOLLOWING = "following"
+    DONE = "done"
+    FAILED = "failed"
+
+    ACTIVE = (PENDING, SENDING, FOLLOWING)
+
+
+class CanvasAction(db.Model):
+    """An admin's request that Canvas undo or stop an import: the outbox row the worker acts
+    on, and afterwards the record of who asked, what Canvas said and what it restored.
+
+    ``active_key`` is set while the action is active (``import:<id>``, or ``queue`` for the
+    account's queued imports) and unique per institution: one action at a time per import.
+    """
+
+    __tablename__ = "canvas_action"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "active_key", name="uq_canvas_action_active"),
+        Index("ix_canvas_action_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
+    )
+    import_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # an ActionKind
+    # A restore's choice: everything, deleted (undelete_only), concluded (unconclude_only).
+    mode: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    batch_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_by_user_id: Mapped[str] = mapped_column(String(255), default="")
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default=ActionState.PENDING)
+    active_key: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Canvas's Progress of a restore: its id, and how far it got (0–100).
+    progress_id: Mapped[int | None] = mapped_column(BigInteger)
+    completion: Mapped[float | None] = mapped_column(Float)
+    # The outcome in plain words (a sentence of the tool's, translated when shown, and the
+    # values it names: Canvas's refusal, who connected), and Canvas's ``restored`` counts by
+    # object kind once a restore ended.
+    outcome: Mapped[str] = mapped_column(Text, default="", server_default="")
+    outcome_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    restored: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ActionState.ACTIVE

@@ -20,12 +20,18 @@ from ..timeutil import utcnow
 from .client import CanvasError, TokenRejected
 
 # What the tool reads: the list of SIS imports, one import, and an import's error rows, on
-# the root account. A connection made before the third was asked for lacks it: Canvas answers
-# 401 "Insufficient scopes on access token." for the rows, and the tab asks for a reconnect.
+# the root account; and what it does when an admin asks: undo an import, stop one or the
+# queued ones, and follow the undo's Progress. A connection made before a scope was asked for
+# lacks it: Canvas answers 401 "Insufficient scopes on access token.", mirroring goes on, and
+# the tab asks for a reconnect.
 SCOPES = (
     "url:GET|/api/v1/accounts/:account_id/sis_imports",
     "url:GET|/api/v1/accounts/:account_id/sis_imports/:id",
     "url:GET|/api/v1/accounts/:account_id/sis_imports/:id/errors",
+    "url:PUT|/api/v1/accounts/:account_id/sis_imports/:id/restore_states",
+    "url:PUT|/api/v1/accounts/:account_id/sis_imports/:id/abort",
+    "url:PUT|/api/v1/accounts/:account_id/sis_imports/abort_all_pending",
+    "url:GET|/api/v1/progress/:id",
 )
 MAX_ANSWER_BYTES = 64 * 1024
 

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from .. import crypto, metrics
+from .. import crypto, leases, metrics
 from ..extensions import db
 from ..i18n import N_
 from ..timeutil import utcnow
-from . import connections, oauth
-from .client import AccountRefused, CanvasClient, CanvasError, TokenRejected
+from . import actions, connections
+from .client import AccountRefused, CanvasError, TokenRejected
 from .mirror import PollResult, poll
 from .models import CanvasConnection, ConnectionState
 
@@ -45,23 +45,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _free(now: object, owner: str) -> object:
-    # The worker's own lease counts as free: a round that failed before it could give the
-    # institution back (the database went away) takes it up again at once, not a lease later.
-    return or_(
-        CanvasConnection.lease_expires_at.is_(None),
-        CanvasConnection.lease_expires_at < now,
-        CanvasConnection.lease_owner == owner,
-    )
-
-
 def claim(owner: str, *, not_polled_since: datetime | None = None) -> CanvasConnection | None:
     """Lease the most overdue free connection (or one ``owner`` holds already) to ``owner``;
     None when there is none. Due connections, or with ``not_polled_since``, every one no
     worker has polled since then."""
     now = utcnow()
     stmt = select(CanvasConnection.id).where(
-        _free(now, owner), CanvasConnection.state == ConnectionState.ACTIVE
+        leases.free(CanvasConnection, owner, now), CanvasConnection.state == ConnectionState.ACTIVE
     )
     if not_polled_since is None:
         stmt = stmt.where(CanvasConnection.next_poll_at <= now)
@@ -79,7 +69,7 @@ def claim(owner: str, *, not_polled_since: datetime | None = None) -> CanvasConn
     for connection_id in db.session.scalars(stmt).all():
         result = db.session.execute(
             update(CanvasConnection)
-            .where(CanvasConnection.id == connection_id, _free(now, owner))
+            .where(CanvasConnection.id == connection_id, leases.free(CanvasConnection, owner, now))
             .values(lease_owner=owner, lease_expires_at=lease_until)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -102,47 +92,19 @@ def _renew(connection: CanvasConnection, owner: str) -> None:
         raise LeaseLost(f"connection {connection.id} was taken over")
 
 
-def _client(connection: CanvasConnection) -> CanvasClient:
-    return CanvasClient(
-        connection.base_url,
-        crypto.decrypt(connection.access_token_encrypted),
-        connection.account_id,
-        config=current_app.config,
-    )
-
-
-def _refreshed(connection: CanvasConnection) -> bool:
-    """Trade the refresh token of an OAuth connection for a new access token; False when
-    there is none to trade, or Canvas refuses it."""
-    key = connections.api_key_for(connection.base_url)
-    if connection.method != "oauth" or not connection.refresh_token_encrypted or key is None:
-        return False
-    try:
-        tokens = oauth.refresh(
-            connection.base_url,
-            key.client_id,
-            crypto.decrypt(key.client_secret_encrypted),
-            crypto.decrypt(connection.refresh_token_encrypted),
-        )
-    except TokenRejected:
-        return False
-    connections.store_tokens(connection, tokens.access_token, tokens.expires_at)
-    return True
-
-
 def _poll_with_refresh(connection: CanvasConnection, owner: str) -> PollResult:
     renew = lambda: _renew(connection, owner)  # noqa: E731
     expired = connection.token_expires_at is not None and connection.token_expires_at <= utcnow()
-    if expired and _refreshed(connection):
-        return poll(connection, _client(connection), renew)
+    if expired and connections.refresh(connection):
+        return poll(connection, connections.client_for(connection), renew)
     try:
-        return poll(connection, _client(connection), renew)
+        return poll(connection, connections.client_for(connection), renew)
     except TokenRejected:
         db.session.rollback()
-        if not _refreshed(connection):
+        if not connections.refresh(connection):
             raise
     # Refreshed once; a second 401 means the grant itself is gone.
-    return poll(connection, _client(connection), renew)
+    return poll(connection, connections.client_for(connection), renew)
 
 
 def poll_one(connection: CanvasConnection, owner: str) -> str:
@@ -173,7 +135,7 @@ def _poll_and_release(connection: CanvasConnection, owner: str) -> str:
         result = _poll_with_refresh(connection, owner)
         outcome = f"ok: {result.changed} job(s) changed"
         connection.problem = ""
-        if result.running:
+        if result.running or actions.in_flight(connection.tenant_id):
             next_in = config["CANVAS_POLL_ACTIVE_SECONDS"]
     except LeaseLost as exc:
         db.session.rollback()
@@ -227,14 +189,7 @@ def _give_back(connection_id: int, owner: str) -> None:
 
 def release_all(owner: str) -> int:
     """Give back every connection ``owner`` holds (a clean stop). Commits; how many."""
-    result = db.session.execute(
-        update(CanvasConnection)
-        .where(CanvasConnection.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return result.rowcount  # type: ignore[attr-defined]
+    return leases.release_all(CanvasConnection, owner)
 
 
 def poll_all(owner: str) -> dict[int, str]:

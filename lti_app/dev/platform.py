@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..lti.models import Platform, Tenant
+from ..lti.permissions import EXPANSION
 from ..lti.roles import INSTITUTION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
 from .standin import demo_canvas
 
@@ -165,6 +166,7 @@ def platform() -> str:
         "storage": request.args.get("storage", "1"),
         "locale": request.args.get("locale", "en"),
         "contrast": request.args.get("contrast", "0"),
+        "permissions": request.args.get("permissions", "import_sis,manage_sis"),
     }
     login_url = None
     tenant = next((t for t in tenants if t.id == choice["tenant"]), None)
@@ -262,6 +264,7 @@ def auth() -> str:
     ):
         abort(400)
     persona = PERSONAS[hint["persona"]]
+    permissions = hint.get("permissions", "import_sis,manage_sis")
     now = int(time.time())
     claims = {
         "iss": hint.get("iss", ISSUER),
@@ -298,6 +301,11 @@ def auth() -> str:
             "canvas_api_base_url": request.host_url.rstrip("/") + CANVAS_PATH,
             "canvas_root_account_id": "1",
             "canvas_user_prefers_high_contrast": "true" if hint.get("contrast") == "1" else "false",
+            # As Canvas expands $Canvas.membership.permissions<…>; "absent": as a developer key
+            # made before the tool asked for it (the variable comes back unexpanded).
+            "canvas_sis_permissions": (
+                EXPANSION if permissions == "absent" else permissions
+            ),
         },
     }
     key = platform_key()

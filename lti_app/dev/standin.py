@@ -12,6 +12,18 @@ ago (Canvas keeps error rows that long); ``X-Rate-Limit-Remaining`` on every ans
 ``WWW-Authenticate`` for a bad token, and 401 "Insufficient scopes on access token." without it
 for a token granted without the errors scope. Faults (rate limits, 5xx, slow answers) are queued
 on demand.
+
+Acting on imports, as ``app/controllers/sis_imports_api_controller.rb`` and
+``app/models/sis_batch.rb`` do: ``PUT .../sis_imports/:id/restore_states`` (``manage_sis``
+only; ``undelete_only`` with ``unconclude_only`` is a plain-text 400; answers a Progress that
+goes queued → running → completed while the import goes restoring → restored, or
+partially_restored with any flag, its ``data.statistics.<Model>.restored`` recomputed);
+``PUT .../sis_imports/:id/abort`` (``import_sis`` or ``manage_sis``; only initializing, created,
+importing and cleanup_batch, else 404; answers the import, now aborted);
+``PUT .../sis_imports/abort_all_pending`` (queued imports only; ``{"aborted": true}``);
+``GET /api/v1/progress/:id``. A token without the action scopes gets the insufficient-scope
+401; one whose user lacks the permission gets Canvas's "user not authorized" 401 (403 with
+``newer_auth_errors``, as Canvases with ``api_auth_error_updates`` answer).
 """
 
 from __future__ import annotations
@@ -59,6 +71,8 @@ def sis_import(
     warnings: list[list[str]] | None = None,
     users_created: int = 12,
     enrollments_created: int = 40,
+    enrollments_deleted: int = 0,
+    courses_concluded: int = 0,
 ) -> dict[str, Any]:
     """A SisImport object as Canvas documents it."""
     running = state not in FINAL_STATES
@@ -82,22 +96,31 @@ def sis_import(
                 "error_count": len(errors or []),
                 "warning_count": len(warnings or []),
             },
-        },
-        "statistics": {
-            "total_state_changes": users_created + enrollments_created + 2,
-            "User": {
-                "created": users_created,
-                "concluded": 0,
-                "deactivated": 0,
-                "restored": 1,
-                "deleted": 0,
-            },
-            "Enrollment": {
-                "created": enrollments_created,
-                "concluded": 0,
-                "deactivated": 1,
-                "restored": 0,
-                "deleted": 0,
+            # Inside ``data``, as Canvas's SisBatch#as_json puts it (not at the top level).
+            "statistics": {
+                "total_state_changes": users_created + enrollments_created + enrollments_deleted
+                + courses_concluded + 2,
+                "Course": {
+                    "created": 0,
+                    "concluded": courses_concluded,
+                    "deactivated": 0,
+                    "restored": 0,
+                    "deleted": 0,
+                },
+                "User": {
+                    "created": users_created,
+                    "concluded": 0,
+                    "deactivated": 0,
+                    "restored": 1,
+                    "deleted": 0,
+                },
+                "Enrollment": {
+                    "created": enrollments_created,
+                    "concluded": 0,
+                    "deactivated": 1,
+                    "restored": 0,
+                    "deleted": enrollments_deleted,
+                },
             },
         },
         "progress": progress,
@@ -146,8 +169,18 @@ class StandInCanvas:
     # import id -> its error rows, newest first: file, message, row, row_info and ``failure``
     errors: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
-    # Tokens granted without the errors scope (made before the tool asked for it).
+    # Tokens granted without the errors scope (made before the tool asked for it): they lack
+    # the action scopes too. And tokens granted with the errors scope but not the actions'.
     scopeless: set[str] = field(default_factory=set)
+    actionless: set[str] = field(default_factory=set)
+    # What each token's user may do to SIS imports (a token not named: both permissions).
+    permissions: dict[str, set[str]] = field(default_factory=dict)
+    newer_auth_errors: bool = False  # answer "not authorized" with 403, not 401
+    # Undo: Progress objects by id, each with its import and flags, and how long one takes.
+    progresses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    restore_seconds: float = 3.0
+    # Every PUT (an action) as (path, form), in order.
+    actions: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     refresh_tokens: set[str] = field(default_factory=set)
     refuse_accounts: dict[str, tuple[int, str]] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
@@ -159,20 +192,61 @@ class StandInCanvas:
     # (monotonic time, account, import): put when its time comes, so an import can finish.
     scripted: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     _codes: dict[str, str] = field(default_factory=dict)  # code -> redirect_uri
-    # codes and refresh tokens granted without the errors scope
+    # codes and refresh tokens granted without the errors scope, or the action scopes
     _narrow: set[str] = field(default_factory=set)
+    _no_actions: set[str] = field(default_factory=set)
+    _next_progress: int = 900
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- state the tests and the demo set -------------------------------------------------
 
-    def issue_token(self, *, errors_scope: bool = True) -> str:
+    def issue_token(
+        self, *, errors_scope: bool = True, action_scopes: bool = True, may: set[str] | None = None
+    ) -> str:
         """A user access token, as one made by hand in Canvas's profile settings (or granted
-        without the errors scope)."""
+        without the errors scope, or the action scopes), of a user who holds ``may`` of
+        import_sis and manage_sis (both unless told)."""
         token = "7~" + secrets.token_urlsafe(24)
         self.tokens.add(token)
         if not errors_scope:
             self.scopeless.add(token)
+        if not action_scopes:
+            self.actionless.add(token)
+        if may is not None:
+            self.permissions[token] = may
         return token
+
+    def find(self, account: str, import_id: int) -> dict[str, Any] | None:
+        """An import of the account, as stored (callers hold the lock)."""
+        return next((d for d in self.imports.get(account, []) if d["id"] == import_id), None)
+
+    def advance(self) -> None:
+        """Move each undo on by the clock: queued for its first fifth, then running (the import
+        restoring), then done (restored, or partially restored with any flag)."""
+        with self._lock:
+            for progress in self.progresses.values():
+                if progress["workflow_state"] in ("completed", "failed"):
+                    continue
+                share = (time.monotonic() - progress["_started"]) / max(self.restore_seconds, 0.01)
+                document = self.find(progress["_account"], progress["context_id"])
+                if share < 0.2:
+                    continue
+                progress["updated_at"] = iso(datetime.now(UTC))
+                if share < 1 and document is not None:
+                    progress["workflow_state"] = "running"
+                    progress["completion"] = round(min(share, 0.99) * 100, 1)
+                    if document["workflow_state"] != "restoring":
+                        document["workflow_state"] = "restoring"
+                        document["updated_at"] = progress["updated_at"]
+                    continue
+                progress["workflow_state"], progress["completion"] = "completed", 100.0
+                if document is not None:
+                    flags = progress["_flags"]
+                    document["workflow_state"] = (
+                        "partially_restored" if any(flags.values()) else "restored"
+                    )
+                    document["updated_at"] = progress["updated_at"]
+                    _count_restored(document, flags)
 
     def add_errors(
         self, import_id: int, failures: int, warnings: int = 0, *, file: str = "enrollments.csv"
@@ -232,6 +306,9 @@ class StandInCanvas:
         @bp.before_request
         def record_and_misbehave() -> Any:
             canvas.requests.append((request.path, request.args.to_dict()))
+            if request.method == "PUT":
+                canvas.actions.append((request.path, request.form.to_dict()))
+            canvas.advance()
             if canvas.on_request is not None:
                 canvas.on_request(request.path, request.args.to_dict())
             due = [entry for entry in canvas.scripted if entry[0] <= time.monotonic()]
@@ -283,6 +360,8 @@ class StandInCanvas:
             canvas._codes[code] = redirect_uri
             if "/errors" not in request.args.get("scope", ""):
                 canvas._narrow.add(code)
+            if "/restore_states" not in request.args.get("scope", ""):
+                canvas._no_actions.add(code)
             return redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}")
 
         @bp.post("/login/oauth2/token")
@@ -306,6 +385,8 @@ class StandInCanvas:
                 canvas.refresh_tokens.add(refresh_token)
                 if code in canvas._narrow:
                     canvas._narrow.add(refresh_token)
+                if code in canvas._no_actions:
+                    canvas._no_actions.add(refresh_token)
                 answer["refresh_token"] = refresh_token
                 grant = code
             elif form.get("grant_type") != "refresh_token" or (
@@ -314,7 +395,10 @@ class StandInCanvas:
                 return jsonify(error="invalid_grant"), 400
             else:
                 grant = form["refresh_token"]
-            answer["access_token"] = canvas.issue_token(errors_scope=grant not in canvas._narrow)
+            answer["access_token"] = canvas.issue_token(
+                errors_scope=grant not in canvas._narrow,
+                action_scopes=grant not in canvas._no_actions,
+            )
             return jsonify(answer)
 
         def authorised(account: str) -> Response | None:
@@ -408,6 +492,108 @@ class StandInCanvas:
             shown = [{k: v for k, v in row.items() if k != "failure"} for row in rows]
             return paged(shown, "sis_import_errors")
 
+        def acting(account: str, *allowed: str) -> Response | None:
+            """Canvas's refusals of an action: the token, the scope, the user's permission."""
+            refused = authorised(account)
+            if refused is not None:
+                return refused
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token in canvas.scopeless or token in canvas.actionless:
+                return Response(
+                    '{"errors":[{"message":"Insufficient scopes on access token."}]}',
+                    401,
+                    mimetype="application/json",
+                )
+            held = canvas.permissions.get(token, {"import_sis", "manage_sis"})
+            if not held & set(allowed):
+                return Response(
+                    json.dumps(
+                        {
+                            "status": "unauthorized",
+                            "errors": [{"message": "user not authorized to perform that action"}],
+                        }
+                    ),
+                    403 if canvas.newer_auth_errors else 401,
+                    mimetype="application/json",
+                )
+            return None
+
+        def not_found() -> Any:
+            return jsonify(errors=[{"message": "The specified resource does not exist."}]), 404
+
+        @bp.put("/api/v1/accounts/<account>/sis_imports/<int:import_id>/restore_states")
+        def restore_states(account: str, import_id: int) -> Any:
+            refused = acting(account, "manage_sis")
+            if refused is not None:
+                return refused
+            flags = {
+                name: request.form.get(name, "").lower() in ("true", "1", "yes", "on")
+                for name in ("batch_mode", "undelete_only", "unconclude_only")
+            }
+            if flags["undelete_only"] and flags["unconclude_only"]:
+                return Response(
+                    "cannot set both undelete_only and unconclude_only", 400, mimetype="text/plain"
+                )
+            with canvas._lock:
+                if canvas.find(account, import_id) is None:
+                    return not_found()
+                canvas._next_progress += 1
+                number = canvas._next_progress
+                now = iso(datetime.now(UTC))
+                progress = {
+                    "id": number,
+                    "context_id": import_id,
+                    "context_type": "SisBatch",
+                    "user_id": None,
+                    "tag": "sis_batch_state_restore",
+                    "completion": 0.0,
+                    "workflow_state": "queued",
+                    "created_at": now,
+                    "updated_at": now,
+                    "message": None,
+                    "url": f"{request.host_url}api/v1/progress/{number}",
+                    "_account": account,
+                    "_flags": flags,
+                    "_started": time.monotonic(),
+                }
+                canvas.progresses[number] = progress
+            return jsonify(_public(progress))
+
+        @bp.put("/api/v1/accounts/<account>/sis_imports/<int:import_id>/abort")
+        def abort_import(account: str, import_id: int) -> Any:
+            refused = acting(account, "import_sis", "manage_sis")
+            if refused is not None:
+                return refused
+            with canvas._lock:
+                document = canvas.find(account, import_id)
+                if document is None or document["workflow_state"] not in STOPPABLE:
+                    return not_found()
+                document["workflow_state"] = "aborted"
+                document["ended_at"] = document["updated_at"] = iso(datetime.now(UTC))
+                return jsonify(document)
+
+        @bp.put("/api/v1/accounts/<account>/sis_imports/abort_all_pending")
+        def abort_all_pending(account: str) -> Any:
+            refused = acting(account, "import_sis", "manage_sis")
+            if refused is not None:
+                return refused
+            with canvas._lock:
+                for document in canvas.imports.get(account, []):
+                    if document["workflow_state"] in QUEUED:
+                        document["workflow_state"], document["progress"] = "aborted", 100
+                        document["ended_at"] = iso(datetime.now(UTC))
+            return jsonify(aborted=True)
+
+        @bp.get("/api/v1/progress/<int:progress_id>")
+        def show_progress(progress_id: int) -> Any:
+            refused = acting("", "import_sis", "manage_sis")
+            if refused is not None:
+                return refused
+            progress = canvas.progresses.get(progress_id)
+            if progress is None:
+                return not_found()
+            return jsonify(_public(progress))
+
         @bp.get("/api/v1/accounts/<account>/sis_imports/<int:import_id>")
         def show_import(account: str, import_id: int) -> Any:
             refused = authorised(account)
@@ -430,6 +616,33 @@ class StandInCanvas:
         return app
 
 
+STOPPABLE = ("initializing", "created", "importing", "cleanup_batch")  # abort's states
+QUEUED = ("initializing", "created")  # abort_all_pending's
+
+
+def _public(progress: dict[str, Any]) -> dict[str, Any]:
+    """A Progress as Canvas sends it (the stand-in's own keys start with _)."""
+    return {k: v for k, v in progress.items() if not k.startswith("_")}
+
+
+def _count_restored(document: dict[str, Any], flags: dict[str, bool]) -> None:
+    """Canvas recomputes ``data.statistics.<Model>.restored`` after an undo: what it brought
+    back of the deleted and concluded (and, undoing everything, deactivated and created)."""
+    statistics = document.get("data", {}).get("statistics") or {}
+    for stats in statistics.values():
+        if not isinstance(stats, dict):
+            continue
+        everything = not flags["undelete_only"] and not flags["unconclude_only"]
+        restored = 0
+        if everything or flags["undelete_only"]:
+            restored += stats.get("deleted", 0)
+        if everything or flags["unconclude_only"]:
+            restored += stats.get("concluded", 0)
+        if everything:
+            restored += stats.get("deactivated", 0) + stats.get("created", 0)
+        stats["restored"] = restored
+
+
 def _at(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -440,7 +653,8 @@ DEMO_TOKEN = "dev-canvas-demo-token"  # noqa: S105 (the /dev stand-in's hand-mad
 
 def demo_canvas() -> StandInCanvas:
     """The ``/dev`` platform's Canvas: a year of nightly imports on root account 1, some with
-    warnings or errors, and one import that runs for two minutes after the server starts."""
+    warnings or errors, yesterday's that deleted 3,960 enrollments (to undo), one import that
+    runs for two minutes after the server starts and one that runs for an hour (to stop)."""
     rng = random.Random(2026)  # noqa: S311
     canvas = StandInCanvas(client_id="dev-canvas-client", client_secret="dev-canvas-secret")  # noqa: S106
     canvas.tokens.add(DEMO_TOKEN)
@@ -484,7 +698,28 @@ def demo_canvas() -> StandInCanvas:
         ),
     )
     canvas.add_errors(40_003, failures=1_200, warnings=34)
+    # Yesterday's import deleted 3,960 enrollments and concluded 12 courses: one to undo.
+    canvas.put(
+        "1",
+        sis_import(
+            40_001,
+            today - timedelta(days=1),
+            user=None,
+            enrollments_deleted=3_960,
+            courses_concluded=12,
+            users_created=40,
+            enrollments_created=0,
+        ),
+    )
+    canvas.restore_seconds = 12.0  # long enough to watch "Restoring (45%)" in the row
     started = datetime.now(UTC).replace(microsecond=0)
+    # One that stays importing for an hour after the server starts: one to stop.
+    canvas.put(
+        "1", sis_import(50_001, started - timedelta(minutes=20), state="importing", progress=12)
+    )
+    canvas.scripted.append(
+        (time.monotonic() + 3600, "1", sis_import(50_001, started, state="imported", user=None))
+    )
     canvas.put("1", sis_import(50_000, started, state="importing", progress=35, user=None))
     canvas.scripted.append(
         (time.monotonic() + 120, "1", sis_import(50_000, started, state="imported", user=None))

@@ -34,3 +34,12 @@ class RegistrationRefused(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.message, self.status = message, status
+
+
+class NotPermitted(Exception):
+    """An admin's action that needs a Canvas SIS permission the launch did not carry; the
+    message names the permission, in the admin's words."""
+
+    def __init__(self, action: str, sentence: str) -> None:
+        super().__init__(f"{action}: {sentence}")
+        self.action, self.sentence = action, sentence

@@ -35,7 +35,7 @@ from sqlalchemy import delete
 from ..extensions import db
 from ..i18n import negotiate
 from ..timeutil import utcnow, zone_or_utc
-from . import jwks_cache
+from . import jwks_cache, permissions
 from .errors import AwaitingApproval, LaunchRefused, NotAnAdmin
 from .models import Launch, LoginRecord, Tenant
 from .registry import DatabaseToolConf, adopt_deployment, find_tenant
@@ -392,6 +392,7 @@ def complete_launch() -> LaunchOutcome:
         timezone=zone_or_utc(timezone).key,
         locale=g.locale,
         high_contrast=g.high_contrast,
+        sis_permissions=permissions.parse(_custom(custom, permissions.FIELD)),
         expires_at=utcnow() + timedelta(seconds=current_app.config["LAUNCH_MAX_AGE"]),
     )
     db.session.add(launch)

@@ -124,6 +124,10 @@ class Launch(db.Model):
     # from the launch: every page after it keeps them.
     locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     high_contrast: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The admin's SIS permissions in Canvas (``$Canvas.membership.permissions<…>``): the granted
+    # subset of import_sis, manage_sis, read_sis, comma-separated, "" for none; None when the
+    # launch did not carry the field (not Canvas, or a developer key made before it was asked).
+    sis_permissions: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -28,6 +28,9 @@ CUSTOM_FIELDS = {
     "canvas_root_account_id": "$Canvas.rootAccount.id",
     # The admin's high-contrast setting in Canvas: the pages follow it.
     "canvas_user_prefers_high_contrast": "$Canvas.user.prefersHighContrast",
+    # The admin's Canvas SIS permissions: what they may do here (lti/permissions.py). No spaces
+    # in the list: Canvas splits it on "," and does not trim.
+    "canvas_sis_permissions": "$Canvas.membership.permissions<import_sis,manage_sis,read_sis>",
 }
 # The admin's email prefills the Alerts section's address (Canvas sends it at the public
 # privacy level).

@@ -8,6 +8,7 @@ place, so the list never shows the same sync twice.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from ..extensions import db
 from ..timeutil import utcnow
 from .models import (
     CANVAS_IMPORT,
+    RESTORING,
     SCHEDULED_POSTER,
     SIS_IMPORT,
     JobFile,
@@ -34,6 +36,7 @@ IMPORT_TYPE = SIS_IMPORT
 IMPORT_STAGE = CANVAS_IMPORT
 IMPORT_FILE = "canvas_sis_import.json"
 CANVAS = "canvas"
+TOOL = "tool"  # the source of the lines the tool itself adds to a job ("Stopped by …")
 
 
 def mirrored_external_id(import_id: int) -> str:
@@ -57,6 +60,11 @@ class ImportReport:
     updated_at: datetime
     # Every row of its errors is to be read once it is final: its news waits for them.
     rows_to_read: bool = False
+    # Canvas is undoing the import (``restoring``), or has undone it (``restored``,
+    # ``partially_restored``): the job follows, but a restore's end is not a sync's news
+    # (the undo's own ``sync.restored`` tells it).
+    restoring: bool = False
+    restored: bool = False
 
 
 @dataclass
@@ -174,7 +182,7 @@ def _update(job: RosteringJob, report: ImportReport, announce: bool, recorded: R
     was_final = job.status_enum.is_final
     _apply(job, report)
     recorded.changed += 1
-    if not was_final and job.status_enum.is_final:
+    if not was_final and job.status_enum.is_final and not report.restored:
         _finished(job, report, announce, recorded)
 
 
@@ -220,7 +228,12 @@ def _apply(job: RosteringJob, report: ImportReport) -> None:
     if mirror:
         job.posted_by = report.posted_by
         job.sis_type = report.sis_type
-    if mirror or report.status.is_final or job.status_enum is JobStatus.IN_PROGRESS:
+    if (
+        mirror
+        or report.status.is_final
+        or report.restoring
+        or job.status_enum is JobStatus.IN_PROGRESS
+    ):
         if report.stage and report.stage != job.stage:
             job.stage_history = [
                 *job.stage_history,
@@ -348,3 +361,27 @@ def announce_final(job_id: int) -> None:
     job = db.session.get(RosteringJob, job_id)
     if job is not None and job.status_enum.is_final:
         record_event(job, job.status)
+
+
+def stored_import(job: RosteringJob) -> dict[str, Any] | None:
+    """The Canvas import the job holds, as Canvas last sent it (None when it holds none, or it
+    is not JSON)."""
+    text = _stored_json(job)
+    try:
+        document = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def show_restore_progress(job: RosteringJob, completion: float) -> None:
+    """While Canvas undoes the job's import, its stage carries the undo's figure ("Restoring
+    (45%)"). The caller commits."""
+    if job.status_enum is JobStatus.IN_PROGRESS and job.stage.startswith(RESTORING):
+        job.stage = f"{RESTORING} ({int(completion)}%)"
+
+
+def add_note(job: RosteringJob, message: str) -> None:
+    """A line of the tool's own on the job ("Stopped by …"), kept when the mirror updates it.
+    The caller commits."""
+    job.messages.append(JobMessage(severity="error", source=TOOL, message=message))

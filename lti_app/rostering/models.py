@@ -75,6 +75,8 @@ CANVAS_IMPORT = N_("Canvas Import")
 STAGES = (N_("Queued"), N_("Roster Extract"), N_("Data Conversion"), CANVAS_IMPORT)
 # The stage of a sync the change guard holds until an admin decides.
 AWAITING_APPROVAL = N_("Awaiting approval")
+# The stage of a Canvas import while Canvas undoes it ("Restoring (45%)").
+RESTORING = N_("Restoring")
 # The job types the tool itself names: an agent's sync, and a mirrored Canvas SIS import.
 SIS_IMPORT = N_("SIS Import")
 TYPES = (N_("Roster Import"), SIS_IMPORT)
@@ -134,6 +136,9 @@ class RosteringJob(db.Model):
     csv_line: Mapped[str] = mapped_column(Text, default="", server_default="")
     # It deleted more than the change guard allows (alerts/guard.py): "Large deletion".
     large_deletion: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the alerts were told the job made no progress for the institution's stuck time
+    # (once per job): set by the worker's housekeeping, never again for the same job.
+    stuck_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship()
     files: Mapped[list[JobFile]] = relationship(
@@ -312,13 +317,17 @@ class JobEvent(db.Model):
     job_id: Mapped[int] = mapped_column(
         ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # a final JobStatus, or HELD
+    kind: Mapped[str] = mapped_column(String(16))  # a final JobStatus, HELD, RESTORED, STUCK
+    # What the alert says beyond the job itself (who undid an import, and how).
+    facts: Mapped[dict[str, object] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     job: Mapped[RosteringJob] = relationship()
 
 
 HELD = "held"  # a JobEvent's kind when the change guard holds a sync
+RESTORED = "restored"  # ... when Canvas undid the job's import at an admin's request
+STUCK = "stuck"  # ... when an In Progress job made no progress for the institution's stuck time
 
 
 class HistoryPolicy(db.Model):

@@ -9,6 +9,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_decimal, format_percent
+from babel.units import format_unit
 from flask import Flask, current_app, g
 from flask_babel import get_locale
 from markupsafe import Markup
@@ -16,7 +17,14 @@ from markupsafe import Markup
 from ..i18n import gettext, ngettext
 from ..lti.tokens import tool_url
 from ..timeutil import as_utc, zone_or_utc
-from .models import AWAITING_APPROVAL, SCHEDULED_POSTER, STAGES, STATUS_LABELS, TYPES
+from .models import (
+    AWAITING_APPROVAL,
+    RESTORING,
+    SCHEDULED_POSTER,
+    STAGES,
+    STATUS_LABELS,
+    TYPES,
+)
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -88,7 +96,7 @@ def status_badge(status: str) -> Markup:
     return badges[key]
 
 
-_TOOL_WORDS = frozenset((*STAGES, AWAITING_APPROVAL, *TYPES, SCHEDULED_POSTER))
+_TOOL_WORDS = frozenset((*STAGES, AWAITING_APPROVAL, RESTORING, *TYPES, SCHEDULED_POSTER))
 _PROGRESS = re.compile(r"^(.*) \((\d{1,3})%\)$")
 
 
@@ -109,6 +117,15 @@ def ago(value: datetime, now: datetime | None = None) -> str:
     """How long ago, in the admin's language: "12 hours ago", "hace 12 horas"."""
     delta = value - (now or datetime.now(UTC))
     return format_timedelta(delta, add_direction=True, locale=get_locale_name())
+
+
+def duration(minutes: int) -> str:
+    """A length of time in the admin's language, in its largest whole unit: "3 hours", "90
+    minutes", "3 horas"."""
+    for unit, size in (("duration-day", 1440), ("duration-hour", 60)):
+        if minutes % size == 0:
+            return format_unit(minutes // size, unit, length="long", locale=get_locale_name())
+    return format_unit(minutes, "duration-minute", length="long", locale=get_locale_name())
 
 
 def number(value: int) -> str:
@@ -144,6 +161,7 @@ def register_filters(app: Flask) -> None:
     """Make the filters and helpers available to templates."""
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["short_day"] = short_day
     app.jinja_env.filters["tool_word"] = tool_word
     app.jinja_env.globals["day_label"] = day_label

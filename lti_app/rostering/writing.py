@@ -22,7 +22,6 @@ from . import tally
 from .export import csv_line
 from .models import (
     AWAITING_APPROVAL,
-    HELD,
     ApprovalState,
     JobEvent,
     JobFile,
@@ -425,9 +424,10 @@ def update_job(
     return job
 
 
-def record_event(job: RosteringJob, kind: str) -> None:
-    """Note, in the transaction of the change, that the job reached a final status or was
-    held (a ``JobEvent``: the alerts worker tells whoever asked to hear of it)."""
-    db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind))
-    if kind != HELD:
+def record_event(job: RosteringJob, kind: str, facts: dict[str, Any] | None = None) -> None:
+    """Note, in the transaction of the change, that the job reached a final status, was held,
+    undone or is stuck (a ``JobEvent``: the alerts worker tells whoever asked to hear of it),
+    with what the alert says beyond the job (``facts``)."""
+    db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind, facts=facts))
+    if kind in {status.value for status in JobStatus}:  # a final status (not held, undone…)
         metrics.JOBS_FINISHED.labels(kind, job.trigger).inc()

@@ -5,21 +5,25 @@ them needs to know of another."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import g, render_template, request
 from sqlalchemy import bindparam, select
 
-from ..alerts import guard, recipients
+from ..alerts import guard, recipients, stuck
 from ..alerts.models import AlertSettings
+from ..canvas import actions
 from ..canvas.connections import TabStatus, normalise_base_url
 from ..canvas.models import CanvasApiKey, CanvasConnection
 from ..extensions import db, reads_only
 from ..lti.models import Tenant
+from ..lti.permissions import Need, may
 from ..lti.tokens import require_launch
 from ..rostering import approvals, bp, reading, retention, sync
 from ..rostering.models import HistoryPolicy
 from ..rostering.schedule import describe_interval, next_run
+from ..rostering.templating import duration
 from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
 
@@ -68,6 +72,8 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         _SETTINGS,
         {"tenant_id": tenant_id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
     ).one()
+    now = utcnow()
+    stuck_minutes = stuck.minutes_of(guard_row)
     page = render_template(
         "rostering/index.html",
         jobs=jobs,
@@ -85,6 +91,15 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         guard=guard.Thresholds.of(guard_row),
         history=retention.keeping_of(policy),
         history_choices=retention.CHOICES,
+        # Undo and stop (tab/imports.py): what each row offers, what is under way, who may.
+        undo_since=now - timedelta(days=actions.UNDO_DAYS),
+        underway=actions.underway(tenant_id, [job.id for job in jobs.jobs]),
+        queued_imports=actions.queued_imports(tenant_id) if connection else 0,
+        may_act=may(g.launch, Need.ACT),
+        may_manage=may(g.launch, Need.MANAGE),
+        needs=Need,
+        stuck_before=now - timedelta(minutes=stuck_minutes),
+        stuck_for=duration(stuck_minutes),
         notice=request.args.get("notice", ""),
         **extra,
     )
@@ -99,4 +114,4 @@ def index() -> tuple[str, int]:
     return render_tab()
 
 
-from . import alerts, details, history  # noqa: E402,F401  (their routes register on import)
+from . import alerts, details, history, imports  # noqa: E402,F401  (routes register on import)

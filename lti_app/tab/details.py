@@ -8,7 +8,7 @@ from flask import abort, g, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ..canvas import connections, error_rows
+from ..canvas import actions, connections, error_rows
 from ..canvas.models import ErrorRead
 from ..extensions import db
 from ..lti.tokens import require_launch
@@ -57,4 +57,6 @@ def job_details(public_id: str) -> str:
         scope_missing=connection is not None and connection.errors_scope_missing,
         can_connect=connection is not None
         and connections.api_key_for(connection.base_url) is not None,
+        history=actions.of_job(job.id),
+        choice_words=actions.CHOICE_WORDS,
     )

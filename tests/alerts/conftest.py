@@ -3,20 +3,12 @@ to use both, and one round of the worker's alerts loop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lti_app.worker import alerts_tick
-from tests.support.servers import WebhookReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    receiver, server = WebhookReceiver().serve()
-    yield receiver
-    server.shutdown()
 
 
 @pytest.fixture

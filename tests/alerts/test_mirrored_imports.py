@@ -56,7 +56,7 @@ def test_a_mirrored_import_that_deleted_too_much_is_flagged(
     poll()  # the (empty) history is read
     add_email("ops@alpha.example.edu", events=["anomaly"])
     document = sis_import(6000, NOW - timedelta(minutes=3))
-    document["statistics"]["Enrollment"]["deleted"] = 1800
+    document["data"]["statistics"]["Enrollment"]["deleted"] = 1800
     canvas.standin.put("1", document)
     poll()
     worker_round()

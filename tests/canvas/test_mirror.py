@@ -122,7 +122,7 @@ STATES = {
     "created": ("in_progress", "Canvas Import (0%)"),
     "importing": ("in_progress", "Canvas Import (0%)"),
     "cleanup_batch": ("in_progress", "Canvas Import (0%)"),
-    "restoring": ("in_progress", "Canvas Import (0%)"),
+    "restoring": ("in_progress", "Restoring"),
     "imported": ("completed", ""),
     "restored": ("completed", ""),
     "imported_with_messages": ("warning", "Canvas Import"),
@@ -188,7 +188,7 @@ def test_a_mirrored_job_carries_what_canvas_said(canvas, connect, poll, tenant_i
 
 def test_imports_without_statistics_show_rows_processed(canvas):
     document = sis_import(5, NOW)
-    del document["statistics"]
+    del document["data"]["statistics"]
     document["data"]["counts"].update({"users": 40, "batch_courses_deleted": 2})
     assert mirror.change_counts(document) == {
         "users": {"created": 0, "updated": 40, "deleted": 0},

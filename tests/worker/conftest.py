@@ -4,7 +4,7 @@ to, a stand-in Canvas with a connected institution, jobs that fail, and a way to
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,14 +18,6 @@ from lti_app.lti.models import Tenant
 from lti_app.rostering import writing
 from lti_app.rostering.models import JobStatus, Trigger
 from lti_app.timeutil import utcnow
-from tests.support.servers import WebhookReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    receiver, server = WebhookReceiver().serve()
-    yield receiver
-    server.shutdown()
 
 
 @pytest.fixture
