@@ -195,6 +195,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Launches whose Canvas SIS permissions are unknown (the field absent or unexpanded):
         # "roles" lets account admins act as before, "require" makes them look-only.
         "CANVAS_PERMISSIONS": _choice("CANVAS_PERMISSIONS", ("roles", "require")),
+        # How long each institution's activity trail is kept, whatever its history is kept.
+        "ACTIVITY_KEEP_DAYS": _int("ACTIVITY_KEEP_DAYS", 730),
         # The most years of history any institution keeps (unset: as long as its admins say).
         "HISTORY_MAX_YEARS": _int("HISTORY_MAX_YEARS", 0) or None,
     }

@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
 
     from . import errors, metrics, observability, security, tab  # noqa: F401 (tab: its routes)
+    from .activity.cli import activity_cli
     from .alerts import bp as alerts_bp
     from .alerts.cli import alerts_cli
     from .api import bp as api_bp
@@ -73,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(alerts_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(history_cli)
+    app.cli.add_command(activity_cli)
     observability.register(app)
     metrics.register(app)
     errors.register(app)

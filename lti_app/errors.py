@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from . import activity
 from .extensions import db
 from .lti.errors import (
     AwaitingApproval,
@@ -76,10 +77,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(NotPermitted)
     def not_permitted(exc: NotPermitted) -> tuple[Response | str, int]:
-        log.warning(
-            "refused %s to %s: %s", exc.action, g.launch.user_id if "launch" in g else "-",
-            exc.sentence,
-        )  # fmt: skip
+        log.warning("refused %s to %s: %s", request.endpoint, g.launch.user_id, exc.sentence)
+        db.session.rollback()  # whatever the view had begun: a refusal changes nothing
+        activity.denied(g.launch.tenant_id, request.endpoint or exc.action)
         return error_response(
             403,
             gettext("Not permitted"),

@@ -8,7 +8,8 @@ in a thread of its own, so a long Canvas history (or purge) never delays an aler
 * ``housekeeping``: held syncs nobody decided within HOLD_EXPIRES_HOURS end Failed, syncs
   with no progress for the institution's stuck time are alerted once; once a day
   (one worker of all) each institution's history past its years is removed
-  (``rostering/retention.py``) and alert deliveries that ended 90 days ago are forgotten.
+  (``rostering/retention.py``), alert deliveries that ended 90 days ago are forgotten, and
+  activity older than ACTIVITY_KEEP_DAYS.
 
 Any number of worker processes, on any hosts, share the work through the database's leases.
 
@@ -41,7 +42,7 @@ from flask.cli import with_appcontext
 from prometheus_client import make_wsgi_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import metrics
+from . import activity, metrics
 from .alerts import outbox, stuck
 from .canvas import actions
 from .canvas import worker as canvas_worker
@@ -51,7 +52,7 @@ from .rostering import approvals, retention
 log = logging.getLogger(__name__)
 HOUSEKEEPING = "housekeeping"  # the daily purge's turn: taken by one worker once a day
 PURGING = "purging history past what each institution keeps"
-PRUNING = "forgetting old alert deliveries"
+PRUNING = "forgetting old alert deliveries and activity"
 DAY = 24 * 3600.0
 SUPERVISE_EVERY = 0.5  # seconds between the main thread's looks at its loops
 STOP_WITHIN = 20.0  # seconds a clean stop waits for the loops to end their rounds
@@ -71,12 +72,14 @@ def housekeeping(owner: str, doing: Doing = lambda _: None) -> bool:
         removed = retention.purge_all()
         doing(PRUNING)
         pruned = outbox.prune()
+        forgotten = activity.purge()
     except BaseException:
         _quietly(lambda: outbox.release_lease(HOUSEKEEPING, owner))
         raise
     log.info(
-        "daily purge: %d job(s) past their history, %d old alert(s)", sum(removed.values()), pruned
-    )
+        "daily purge: %d job(s) past their history, %d old alert(s), %d old activity row(s)",
+        sum(removed.values()), pruned, forgotten,
+    )  # fmt: skip
     return True
 
 

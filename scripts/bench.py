@@ -11,10 +11,12 @@ process per core). The parts, each in a file of its own:
 * bench_alerts.py: the alerts' outbox, PATCH to email, 1,000 institutions failing at once;
 * bench_error_rows.py: 50,000 error rows of one Canvas import, read and shown;
 * bench_retention.py: purging 500,000 of 1,000,000 jobs while pages are served;
-* bench_sizing.py: 5,000 institutions × 1,000 jobs on PostgreSQL, and the workers they need.
+* bench_sizing.py: 5,000 institutions × 1,000 jobs on PostgreSQL, and the workers they need;
+* bench_activity.py: what recording an activity row adds to an admin's write.
 
 This file holds what they share and runs them (``--canvas-only``, ``--alerts-only``,
-``--error-rows-only``, ``--retention-only``, ``--sizing-only`` for one part).
+``--error-rows-only``, ``--retention-only``, ``--sizing-only``, ``--activity-only`` for one
+part).
 """
 
 from __future__ import annotations
@@ -248,10 +250,13 @@ def main() -> int:
     parser.add_argument("--sizing-only", action="store_true", help="only the sizing measures")
     parser.add_argument("--sizing-institutions", type=int, default=5000)
     parser.add_argument("--sizing-jobs", type=int, default=1000, help="per institution")
+    parser.add_argument("--activity-only", action="store_true", help="only the activity trail's")
+    parser.add_argument("--activity-rows", type=int, default=100_000, help="in the trail first")
     parser.add_argument("--alert-institutions", type=int, default=1000)
     parser.add_argument("--alert-samples", type=int, default=40, help="PATCH-to-mail latencies")
     args = parser.parse_args()
     # The parts build on this module's helpers.
+    from scripts.bench_activity import bench_activity
     from scripts.bench_alerts import bench_alerts
     from scripts.bench_canvas import bench_canvas
     from scripts.bench_error_rows import bench_error_rows
@@ -272,6 +277,7 @@ def main() -> int:
                 (args.error_rows_only, bench_error_rows, "rows"),
                 (args.retention_only, bench_retention, "retention"),
                 (args.sizing_only, bench_sizing, "sizing"),
+                (args.activity_only, bench_activity, "activity"),
             ]
             chosen = any(only for only, _, _ in sections)
             if not chosen:

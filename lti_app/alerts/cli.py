@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from .. import activity
 from ..lti.cli import tenant_option, tenant_options
 from . import guard, outbox, recipients
 from .models import EVENT_NAMES, Channel
@@ -42,6 +43,12 @@ def add_command(
     tenant = tenant_option(issuer, client_id, deployment_id)
     if bool(email) == bool(webhook):
         raise click.UsageError("Give exactly one of --email and --webhook.")
+    if email:
+        activity.record(tenant.id, "alerts.recipient_added", subject=email.strip())
+    else:
+        activity.record(
+            tenant.id, "alerts.recipient_added", subject=f"{fmt} webhook", after={"channel": fmt}
+        )
     try:
         if email:
             recipient = recipients.add_email(
@@ -87,8 +94,11 @@ def list_command(issuer: str, client_id: str, deployment_id: str) -> None:
 def remove_command(issuer: str, client_id: str, deployment_id: str, recipient_id: int) -> None:
     """Remove one of an institution's recipients."""
     tenant = tenant_option(issuer, client_id, deployment_id)
-    if not recipients.remove(tenant.id, recipient_id):
+    recipient = recipients.get(tenant.id, recipient_id)
+    if recipient is None:
         raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    activity.record(tenant.id, "alerts.recipient_removed", subject=recipients.describe(recipient))
+    recipients.delete(recipient)
     click.echo(f"Removed recipient {recipient_id}.")
 
 
@@ -101,6 +111,7 @@ def test_command(issuer: str, client_id: str, deployment_id: str, recipient_id: 
     recipient = recipients.get(tenant.id, recipient_id)
     if recipient is None:
         raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    activity.record(tenant.id, "alerts.test_sent", subject=recipients.describe(recipient))
     delivery = outbox.queue_test(recipient, owner="cli")
     result = outbox.send([delivery])
     click.echo(f"Test to {recipient.shown}: {recipient.last_outcome}")
@@ -127,11 +138,15 @@ def guard_command(
     if off and (percent or count):
         raise click.UsageError("--off takes no --percent or --count.")
     if off or percent or count:
+        wanted = guard.Thresholds(not off, percent or current.percent, count or current.count)
+        activity.record(
+            tenant.id, "guard.changed", before=current.document(), after=wanted.document()
+        )
         current = guard.configure(
             tenant.id,
-            enabled=not off,
-            percent=percent or current.percent,
-            count=count or current.count,
+            enabled=wanted.enabled,
+            percent=wanted.percent,
+            count=wanted.count,
             by="the operator",
         )
     state = "on" if current.enabled else "off"

@@ -18,7 +18,7 @@ from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
 from ..rostering import messages as job_messages
 from ..rostering.models import STATUS_LABELS, RosteringJob
-from ..rostering.templating import duration, local_time, number, tool_word
+from ..rostering.templating import duration, local_time, number, percent, tool_word
 from ..timeutil import as_utc
 from .models import Event
 
@@ -36,6 +36,7 @@ SUBJECTS = {
     Event.RECOVERED: N_("%(type)s completed again"),
     Event.RESTORED: N_("%(type)s was undone"),
     Event.STUCK: N_("%(type)s has made no progress"),
+    Event.SETTINGS: N_("Settings changed"),
     Event.TEST: N_("Test alert"),
 }
 
@@ -84,6 +85,12 @@ def payload(job: RosteringJob, timezone: str) -> dict[str, Any]:
     }
 
 
+def settings_payload(tenant: Tenant, timezone: str, change: dict[str, Any]) -> dict[str, Any]:
+    """The facts of an institution's settings changing: the institution, and the change
+    (what, by whom, before and after)."""
+    return {**test_payload(tenant, timezone), "settings": change}
+
+
 def test_payload(tenant: Tenant, timezone: str) -> dict[str, Any]:
     """The facts of a test alert: the institution, no job."""
     return {
@@ -100,6 +107,7 @@ def webhook_json(event: str, facts: dict[str, Any], timestamp: datetime) -> dict
         key: facts[key]
         for key in (
             "institution", "job", "canvas_url", "streak", "reasons", "planned", "restore", "stuck",
+            "settings",
         )
         if key in facts
     }
@@ -151,6 +159,9 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
     stuck = facts.get("stuck")
     if stuck and event is Event.STUCK:
         lines.append(gettext("No progress for %(duration)s.", duration=duration(stuck["minutes"])))
+    change = facts.get("settings")
+    if change and event is Event.SETTINGS:
+        lines.append(_settings_line(change))
     lines += facts.get("reasons") or []
     details: list[tuple[str, str]] = []
     if job:
@@ -200,6 +211,38 @@ def _restore_line(restore: dict[str, Any], job_type: str) -> str:
         what=gettext("%(counts)s brought back", counts=brought) if brought
         else gettext("nothing to bring back"),
     )
+
+
+SETTINGS_WORDS = {
+    "guard.off": N_("Change guard turned off by %(name)s"),
+    "guard.changed": N_("Change guard loosened by %(name)s: %(before)s → %(after)s"),
+    "alerts.recipient_added": N_("Webhook (%(what)s) added by %(name)s"),
+    "token.created": N_("SIS agent token “%(what)s” created by %(name)s"),
+    "canvas.disconnected": N_("Canvas disconnected by %(name)s"),
+}
+
+
+def _settings_line(change: dict[str, Any]) -> str:
+    """"Change guard turned off by Avery Admin"."""
+    name = change.get("by") or ""
+    if change.get("acting_as"):
+        name = gettext("%(name)s acting as %(other)s", name=name, other=change["acting_as"])
+    before, after = change.get("before") or {}, change.get("after") or {}
+    key = change.get("change") or ""
+    if key == "guard.changed" and not after.get("enabled"):
+        key = "guard.off"
+    return gettext(
+        SETTINGS_WORDS.get(key, N_("Settings changed by %(name)s")),
+        name=name,
+        what=change.get("subject") or "",
+        before=_guard_line(before),
+        after=_guard_line(after),
+    )
+
+
+def _guard_line(guard: dict[str, Any]) -> str:
+    """A change guard's line: "10% · 1,000"."""
+    return f"{percent(guard.get('percent', 0))} · {number(guard.get('count', 0))}"
 
 
 def email(

@@ -24,6 +24,7 @@ class Event(enum.StrEnum):
     RECOVERED = "sync.recovered"
     RESTORED = "sync.restored"
     STUCK = "sync.stuck"
+    SETTINGS = "settings.changed"
     TEST = "alert.test"  # "Send a test": always sent
 
     @property

@@ -156,6 +156,14 @@ def fan_out(owner: str, limit: int = 500) -> int:
 def _decide(event: JobEvent, recipients: list[AlertRecipient]) -> None:
     """Who is told what about one event."""
     job = event.job
+    if job is None:  # the institution's own news: its settings changed
+        tenant = db.session.get(Tenant, event.tenant_id)
+        assert tenant is not None
+        facts = content.settings_payload(tenant, _timezone(tenant.id), event.facts or {})
+        for recipient in recipients:
+            if recipient.wants(Event.SETTINGS):
+                _add(recipient, Event.SETTINGS, facts)
+        return
     settings = guard.settings_row(job.tenant_id)
     sends: list[tuple[Event, dict[str, Any]]] = []
     approval = job.approval
@@ -399,7 +407,7 @@ def _post(delivery: AlertDelivery) -> channels.Outcome:
 
 def _backoff(attempts: int) -> float:
     base = current_app.config["ALERT_BACKOFF_SECONDS"]
-    wait = min(base * 2 ** max(attempts - 1, 0), 3600.0)
+    wait = min(base * 2 ** min(max(attempts - 1, 0), 20), 3600.0)
     return wait * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
 
 

@@ -178,6 +178,12 @@ def add_webhook(
     return recipient, secret
 
 
+def describe(recipient: AlertRecipient) -> str:
+    """A recipient in the activity trail: its address, or its webhook's kind and masked URL
+    (never the URL itself: it is a secret)."""
+    return recipient.email or f"{recipient.channel} webhook {recipient.url_hint}"
+
+
 def delete(recipient: AlertRecipient | None) -> bool:
     """Remove a recipient (and what it was still owed); False when there is none. Commits."""
     if recipient is None:

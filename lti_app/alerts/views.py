@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import abort, g, render_template, request
 
+from .. import activity
+from ..activity.models import ActorKind
 from ..extensions import db
 from ..lti.models import Tenant
 from . import bp, outbox, recipients
@@ -28,6 +30,11 @@ def unsubscribe(token: str) -> Any:
     if recipient is not None:
         g.locale = recipient.locale  # the page speaks the language its emails spoke
     # (POST removes it for this institution only: the recipient is this institution's.)
+    if request.method == "POST" and recipient is not None:
+        activity.record(
+            tenant_id, "alerts.unsubscribed", subject=address,
+            actor=activity.Actor(ActorKind.PERSON, address),
+        )  # fmt: skip
     removed = request.method == "POST" and recipients.delete(recipient)
     return render_template(
         "alerts/unsubscribe.html",

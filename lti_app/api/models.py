@@ -24,6 +24,11 @@ class ApiToken(db.Model):
     # The first characters, so an admin can tell tokens apart without seeing them.
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who made it: an admin's name, or "operator (command line)".
+    created_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it was last presented, to the minute: written at most once a minute, never on
+    # every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship()

@@ -10,6 +10,7 @@ from flask import current_app, g, jsonify, request
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Response
 
+from .. import activity
 from ..errors import error_response, rollback_quietly
 from ..rostering import canvas_imports, messages, reading, sync, writing
 from ..rostering.models import (
@@ -383,8 +384,21 @@ def get_schedule() -> Any:
 def put_schedule() -> Any:
     """Create or replace the tenant's sync automation schedule."""
     body, _ = body_of(schemas.ScheduleIn)
-    sync.save_schedule(g.api_token.tenant_id, body.model_dump())
+    fields = body.model_dump()
+    old = sync.get_schedule(g.api_token.tenant_id)
+    activity.record(
+        g.api_token.tenant_id,
+        "schedule.changed",
+        before={k: _plain(getattr(old, k)) for k in fields} if old else None,
+        after={k: _plain(v) for k, v in fields.items()},
+    )
+    sync.save_schedule(g.api_token.tenant_id, fields)
     return _schedule_out()
+
+
+def _plain(value: Any) -> Any:
+    """A schedule's field as the activity trail keeps it (JSON: times as ISO text)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _request_out(sync_request: SyncRequest) -> dict[str, Any]:
@@ -408,7 +422,14 @@ def claim_sync_request(request_id: int) -> Any:
     if request.get_data():
         body, _ = body_of(schemas.ClaimIn)
         agent = body.agent
-    claimed = sync.claim(g.api_token.tenant_id, request_id, agent)
+    claimed = sync.claim(
+        g.api_token.tenant_id,
+        request_id,
+        agent,
+        on_claimed=lambda: activity.record(
+            g.api_token.tenant_id, "sync_request.claimed", subject=f"sync request {request_id}"
+        ),
+    )
     if claimed is None:
         raise ApiError(404, "Not Found", "No such sync request.")
     return jsonify(_request_out(claimed))

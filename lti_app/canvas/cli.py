@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .. import activity
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
 from ..lti.models import Tenant
@@ -60,6 +61,7 @@ def connect_command(
 ) -> None:
     """Connect an institution with a token made by hand in Canvas (no API key needed)."""
     tenant = tenant_option(issuer, client_id, deployment_id)
+    activity.record(tenant.id, "canvas.connected", subject=connections.normalise_base_url(base_url))
     connections.connect(
         tenant,
         base_url=base_url,
@@ -76,8 +78,11 @@ def connect_command(
 def disconnect_command(issuer: str, client_id: str, deployment_id: str) -> None:
     """End an institution's connection; its mirrored jobs stay."""
     tenant = tenant_option(issuer, client_id, deployment_id)
-    if not connections.disconnect(tenant.id):
+    connection = connections.for_tenant(tenant.id)
+    if connection is None:
         raise click.ClickException("That institution is not connected to Canvas.")
+    activity.record(tenant.id, "canvas.disconnected", subject=connection.base_url)
+    connections.disconnect(tenant.id)
     click.echo(f"Disconnected {tenant.display_name}.")
 
 

@@ -10,9 +10,10 @@ from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
-from .. import crypto
+from .. import activity, crypto
 from ..extensions import db
 from ..lti.models import Launch
+from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, connections, oauth
@@ -32,6 +33,7 @@ def _callback_url() -> str:
 
 @bp.post("/connect")
 @require_launch
+@requires(Need.MANAGE)
 def connect() -> Response:
     """Start the OAuth2 flow. The tab's form targets a new window, so this redirect (and
     Canvas's login and approval pages) happen top level, with the admin's Canvas session."""
@@ -39,6 +41,8 @@ def connect() -> Response:
     key = connections.api_key_for(tenant.canvas_api_base_url)
     if key is None:
         abort(404)
+    activity.record(tenant.id, "canvas.connect_started", subject=key.base_url)
+    db.session.commit()
     state = _states().dumps({"launch": g.launch.id})
     return redirect(oauth.authorize_url(key.base_url, key.client_id, _callback_url(), state), 303)
 
@@ -90,6 +94,9 @@ def oauth_callback() -> tuple[str, int]:
             gettext("%(reason)s Please try again.", reason=str(exc)),
             502,
         )
+    activity.record(
+        tenant.id, "canvas.connected", subject=key.base_url, actor=activity.actor_of(launch)
+    )
     connections.connect(
         tenant,
         base_url=key.base_url,
@@ -112,7 +119,13 @@ def oauth_callback() -> tuple[str, int]:
 
 @bp.post("/disconnect")
 @require_launch
+@requires(Need.MANAGE)
 def disconnect() -> Response:
     """End the institution's connection (its tokens are deleted; mirrored jobs stay)."""
+    connection = connections.for_tenant(g.launch.tenant_id)
+    activity.record(
+        g.launch.tenant_id, "canvas.disconnected", subject=connection.base_url if connection
+        else "",
+    )  # fmt: skip
     connections.disconnect(g.launch.tenant_id)
     return redirect(tool_url("rostering.index"), 303)

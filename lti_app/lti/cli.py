@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from . import keys, registry
-from .models import Platform, Tenant
+from .models import Launch, Platform, Tenant
 
 
 def tenant_options(command):  # type: ignore[no-untyped-def]
@@ -91,8 +91,25 @@ def list_command() -> None:
                 else ""
             )
         )
+        click.echo(f"    SIS permissions: {_permissions_seen(platform)}")
         for tenant in platform.tenants:
             click.echo(f"    deployment {tenant.deployment_id}  {tenant.name}")
+
+
+def _permissions_seen(platform: Platform) -> str:
+    """Whether the platform's latest launch carried Canvas's SIS permissions field (so an
+    operator knows when CANVAS_PERMISSIONS=require would leave nobody look-only by mistake)."""
+    latest = db.session.scalars(
+        select(Launch)
+        .join(Tenant, Tenant.id == Launch.tenant_id)
+        .where(Tenant.platform_id == platform.id)
+        .order_by(Launch.created_at.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return "no launch kept (launches are forgotten once they expire)"
+    carried = "carried" if latest.sis_permissions is not None else "did NOT carry"
+    return f"the latest launch ({latest.created_at:%Y-%m-%d %H:%M}Z) {carried} the field"
 
 
 @lti_cli.command("remove")

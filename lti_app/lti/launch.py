@@ -393,6 +393,7 @@ def complete_launch() -> LaunchOutcome:
         locale=g.locale,
         high_contrast=g.high_contrast,
         sis_permissions=permissions.parse(_custom(custom, permissions.FIELD)),
+        masquerading_user_id=_text(_custom(custom, "canvas_masquerading_user_id")) or None,
         expires_at=utcnow() + timedelta(seconds=current_app.config["LAUNCH_MAX_AGE"]),
     )
     db.session.add(launch)

@@ -128,6 +128,10 @@ class Launch(db.Model):
     # subset of import_sis, manage_sis, read_sis, comma-separated, "" for none; None when the
     # launch did not carry the field (not Canvas, or a developer key made before it was asked).
     sis_permissions: Mapped[str | None] = mapped_column(String(64))
+    # The real user's Canvas id when an admin acts as someone else
+    # (``$Canvas.masqueradingUser.id``): what such a launch does is recorded as done by that
+    # user, acting as the launch's.
+    masquerading_user_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

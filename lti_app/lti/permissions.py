@@ -80,10 +80,16 @@ def requires(need: Need) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not may(g.launch, need):
-                raise NotPermitted(view.__name__, need.sentence)
+            require(need, view.__name__)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)
 
     return decorate
+
+
+def require(need: Need, action: str) -> None:
+    """Refuse (``NotPermitted``) unless the launch's admin holds ``need``: for a view whose
+    need depends on what it acts on (one's own email alert, or someone else's)."""
+    if not may(g.launch, need):
+        raise NotPermitted(action, need.sentence)

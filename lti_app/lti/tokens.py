@@ -72,6 +72,7 @@ def require_launch(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         source = request.args if request.method in ("GET", "HEAD") else request.form
         g.launch = resolve(source.get(PARAM))
+        g.pop("api_token", None)  # one identity a request: this one acts for the admin
         g.launch_token = mint(g.launch)
         # Read once, now: an error page after a rollback (the database gone) must not ask the
         # database for them again through the expired launch.

@@ -31,6 +31,8 @@ CUSTOM_FIELDS = {
     # The admin's Canvas SIS permissions: what they may do here (lti/permissions.py). No spaces
     # in the list: Canvas splits it on "," and does not trim.
     "canvas_sis_permissions": "$Canvas.membership.permissions<import_sis,manage_sis,read_sis>",
+    # The real user when an admin acts as someone else: the activity trail names them.
+    "canvas_masquerading_user_id": "$Canvas.masqueradingUser.id",
 }
 # The admin's email prefills the Alerts section's address (Canvas sends it at the public
 # privacy level).

@@ -5,6 +5,7 @@ sync must be held is the guard's decision (``alerts/guard.py``); this records it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,9 +62,12 @@ class Decision:
     decided: bool  # this admin decided; False when someone (or the clock) had already
 
 
-def decide(job: RosteringJob, approve: bool, by: str) -> Decision:
+def decide(
+    job: RosteringJob, approve: bool, by: str, on_decided: Callable[[], None] | None = None
+) -> Decision:
     """Approve or reject a held sync. The first decision wins, however many admins click
-    at once (one guarded UPDATE decides); a rejected sync ends Failed. Commits."""
+    at once (one guarded UPDATE decides); a rejected sync ends Failed. ``on_decided`` adds
+    what goes with a decision that won (its activity row) to the same transaction. Commits."""
     now = utcnow()
     state = ApprovalState.APPROVED if approve else ApprovalState.REJECTED
     result = db.session.execute(
@@ -77,6 +81,8 @@ def decide(job: RosteringJob, approve: bool, by: str) -> Decision:
         _fail(job, REJECTED_BY % {"name": by}, now)
     elif decided:
         job.updated_at = max(now, job.updated_at)  # the list shows it moved
+    if decided and on_decided is not None:
+        on_decided()
     db.session.commit()
     approval = db.session.get(JobApproval, job.id, populate_existing=True)
     assert approval is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from .. import activity
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
 from ..lti.models import Tenant
@@ -25,7 +26,14 @@ def keep_command(
     if forever == (years is not None):
         raise click.UsageError("give --years N or --forever")
     tenant = tenant_option(issuer, client_id, deployment_id)
-    retention.keep(tenant.id, None if forever else int(years or 0), "the operator")
+    chosen = None if forever else int(years or 0)
+    activity.record(
+        tenant.id,
+        "history.changed",
+        before={"years": retention.keeping(tenant.id).years or "forever"},
+        after={"years": chosen or "forever"},
+    )
+    retention.keep(tenant.id, chosen, "the operator")
     kept = retention.keeping(tenant.id)
     click.echo(
         f"{tenant.display_name} keeps "

@@ -314,20 +314,22 @@ class JobEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
-    job_id: Mapped[int] = mapped_column(
+    # None for an institution's own news (its settings changed), not a job's.
+    job_id: Mapped[int | None] = mapped_column(
         ForeignKey("rostering_job.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # a final JobStatus, HELD, RESTORED, STUCK
+    kind: Mapped[str] = mapped_column(String(16))  # a final JobStatus, HELD, RESTORED, STUCK…
     # What the alert says beyond the job itself (who undid an import, and how).
     facts: Mapped[dict[str, object] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    job: Mapped[RosteringJob] = relationship()
+    job: Mapped[RosteringJob | None] = relationship()
 
 
 HELD = "held"  # a JobEvent's kind when the change guard holds a sync
 RESTORED = "restored"  # ... when Canvas undid the job's import at an admin's request
 STUCK = "stuck"  # ... when an In Progress job made no progress for the institution's stuck time
+SETTINGS = "settings"  # ... (no job) when an institution's safeguards or access were changed
 
 
 class HistoryPolicy(db.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,9 +131,12 @@ def list_requests(tenant_id: int, status: SyncRequestStatus | None) -> list[Sync
     return list(db.session.scalars(stmt.order_by(SyncRequest.id).limit(100)))
 
 
-def claim(tenant_id: int, request_id: int, agent: str) -> SyncRequest | None:
+def claim(
+    tenant_id: int, request_id: int, agent: str, on_claimed: Callable[[], None] | None = None
+) -> SyncRequest | None:
     """Claim a pending request for an agent: None if there is no such request, ``JobConflict``
-    if it was claimed already.
+    if it was claimed already. ``on_claimed`` adds what goes with a claim that won (its
+    activity row) to the same transaction.
 
     One guarded UPDATE decides: the database lets only one of two racing agents change the row
     from pending (PostgreSQL's row lock makes the second re-check the WHERE and find nothing).
@@ -146,6 +150,8 @@ def claim(tenant_id: int, request_id: int, agent: str) -> SyncRequest | None:
         )
         .values(status=SyncRequestStatus.CLAIMED.value, claimed_at=utcnow(), claimed_by=agent)
     )
+    if result.rowcount == 1 and on_claimed is not None:  # type: ignore[attr-defined]
+        on_claimed()
     db.session.commit()
     request = db.session.scalars(
         select(SyncRequest).where(SyncRequest.id == request_id, SyncRequest.tenant_id == tenant_id)

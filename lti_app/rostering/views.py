@@ -20,8 +20,10 @@ from flask_babel import gettext
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..extensions import reads_only
+from .. import activity
+from ..extensions import db, reads_only
 from ..i18n import N_
+from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
 from ..timeutil import utcnow
 from . import bp, export, filters, health, messages, reading, sync
@@ -122,18 +124,33 @@ def _back_to_list() -> BaseResponse:
 
 @bp.post("/sync_requests")
 @require_launch
+@requires(Need.ACT)
 def sync_now() -> BaseResponse:
     """Sync now: ask the SIS integration for a sync; one pending request at a time."""
+    pending = sync.pending_request(g.launch.tenant_id)
+    activity.record(
+        g.launch.tenant_id, "sync.requested", subject=f"already pending: {pending.id}" if pending
+        else "",
+    )  # fmt: skip
     sync.request_sync(g.launch.tenant_id, g.launch.user_name, g.launch.user_id)
     return _back_to_list()
 
 
 @bp.post("/schedule/<any(pause, resume):action>")
 @require_launch
+@requires(Need.ACT)
 def pause_or_resume(action: str) -> BaseResponse:
     """Pause or resume the sync schedule."""
-    if sync.set_paused(g.launch.tenant_id, action == "pause", g.launch.user_name) is None:
+    schedule = sync.get_schedule(g.launch.tenant_id)
+    if schedule is None:
         abort(404)
+    activity.record(
+        g.launch.tenant_id,
+        "schedule.paused" if action == "pause" else "schedule.resumed",
+        before={"enabled": schedule.enabled},
+        after={"enabled": action != "pause"},
+    )
+    sync.set_paused(g.launch.tenant_id, action == "pause", g.launch.user_name)
     return _back_to_list()
 
 
@@ -181,6 +198,8 @@ def job_file_raw(public_id: str, index: int) -> Response:
 def messages_csv(public_id: str) -> Response:
     """Every error and warning of a job as a CSV download, streamed."""
     job = _job_or_404(public_id)
+    activity.record(job.tenant_id, "errors_csv.downloaded", subject=job.public_id)
+    db.session.commit()
     filename = f"errors-{_filename_part(job.external_id)}-{utcnow().date().isoformat()}.csv"
     return Response(
         stream_with_context(messages.csv_chunks(job.id)),
@@ -198,6 +217,8 @@ def download() -> BaseResponse:
     jobs_filter = job_filter()
     which = f"-{jobs_filter.file_part()}" if jobs_filter.active else ""
     filename = f"rostering-jobs-{label}{which}-{utcnow().date().isoformat()}.csv"
+    activity.record(launch.tenant_id, "csv.downloaded", subject=jobs_filter.file_part())
+    db.session.commit()
     lines = export.csv_chunks(launch.tenant_id, jobs_filter.where if jobs_filter.active else None)
     return Response(
         stream_with_context(lines),

@@ -22,6 +22,7 @@ from . import tally
 from .export import csv_line
 from .models import (
     AWAITING_APPROVAL,
+    SETTINGS,
     ApprovalState,
     JobEvent,
     JobFile,
@@ -431,3 +432,9 @@ def record_event(job: RosteringJob, kind: str, facts: dict[str, Any] | None = No
     db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind, facts=facts))
     if kind in {status.value for status in JobStatus}:  # a final status (not held, undone…)
         metrics.JOBS_FINISHED.labels(kind, job.trigger).inc()
+
+
+def record_news(tenant_id: int, facts: dict[str, Any]) -> None:
+    """Note, in the transaction of the change, news of the institution itself (its
+    safeguards or access changed: ``SETTINGS``, no job) for the alerts worker to tell."""
+    db.session.add(JobEvent(tenant_id=tenant_id, job=None, kind=SETTINGS, facts=facts))

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select
 
 from ..alerts import guard, recipients, stuck
 from ..alerts.models import AlertSettings
+from ..api import tokens as agent_tokens
 from ..canvas import actions
 from ..canvas.connections import TabStatus, normalise_base_url
 from ..canvas.models import CanvasApiKey, CanvasConnection
@@ -100,6 +101,7 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         needs=Need,
         stuck_before=now - timedelta(minutes=stuck_minutes),
         stuck_for=duration(stuck_minutes),
+        agent_tokens=agent_tokens.list_tokens(tenant),
         notice=request.args.get("notice", ""),
         **extra,
     )
@@ -114,4 +116,4 @@ def index() -> tuple[str, int]:
     return render_tab()
 
 
-from . import alerts, details, history, imports  # noqa: E402,F401  (routes register on import)
+from . import activity, alerts, details, history, imports, tokens  # noqa: E402,F401  (routes)

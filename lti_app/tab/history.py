@@ -7,24 +7,35 @@ from typing import Any
 from flask import g, redirect, request
 from flask_babel import gettext
 
+from .. import activity
+from ..extensions import db
+from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
 from ..rostering import bp, retention
+from ..rostering.models import HistoryPolicy
 from . import render_tab
 
 
 @bp.post("/history")
 @require_launch
+@requires(Need.MANAGE)
 def keep_history() -> Any:
     """Keep the history forever or 1, 2, 3 or 5 years (within the operator's ceiling)."""
     choice = request.form.get("years", "")
     years = None if choice == "forever" else (int(choice) if choice.isdigit() else -1)
     ceiling = retention.ceiling()
-    try:
-        if ceiling and (years is None or years > ceiling):
-            raise ValueError("longer than the operator keeps")  # offered disabled
-        retention.keep(g.launch.tenant_id, years, g.launch.user_name)
-    except ValueError:  # not one of retention.CHOICES, or over the ceiling
+    offered = years is None or years in retention.CHOICES
+    if not offered or (ceiling and (years is None or years > ceiling)):
+        # Not one of the choices, or over the operator's ceiling (offered disabled).
         return render_tab(
             422, history_problem=gettext("Choose one of the lengths of history offered.")
         )
+    before = retention.keeping_of(db.session.get(HistoryPolicy, g.launch.tenant_id)).chosen
+    activity.record(
+        g.launch.tenant_id,
+        "history.changed",
+        before={"years": before or "forever"},
+        after={"years": years or "forever"},
+    )
+    retention.keep(g.launch.tenant_id, years, g.launch.user_name)
     return redirect(tool_url("rostering.index", notice="history-saved", _anchor="history"), 303)

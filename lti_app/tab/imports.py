@@ -12,6 +12,7 @@ from flask import abort, g, redirect, render_template, request
 from flask_babel import gettext
 from werkzeug.wrappers import Response
 
+from .. import activity
 from ..canvas import actions, connections
 from ..canvas.mirror import OBJECT_NAMES
 from ..canvas.models import ActionKind
@@ -128,6 +129,11 @@ def restore(public_id: str) -> Any:
         return _review(job, 422, problem="mode")
     if not _offer(job).undo:
         return _review(job, 409)
+    batch_mode = request.form.get("batch_mode") == "on"
+    activity.record(
+        job.tenant_id, "import.restore_requested", subject=_subject(job),
+        after={"mode": mode, "batch_mode": batch_mode},
+    )  # fmt: skip
     action, new = actions.request(
         job.tenant_id,
         ActionKind.RESTORE,
@@ -135,7 +141,7 @@ def restore(public_id: str) -> Any:
         by_user_id=g.launch.user_id,
         job=job,
         mode=mode,
-        batch_mode=request.form.get("batch_mode") == "on",
+        batch_mode=batch_mode,
     )
     if not new:
         return _review(job, 409, underway=action)
@@ -187,6 +193,7 @@ def abort_import(public_id: str) -> Any:
             finished=True,
         )  # fmt: skip
         return page, 409
+    activity.record(job.tenant_id, "import.abort_requested", subject=_subject(job))
     action, new = actions.request(
         job.tenant_id, ActionKind.ABORT, by=g.launch.user_name, by_user_id=g.launch.user_id,
         job=job,
@@ -205,11 +212,16 @@ def abort_import(public_id: str) -> Any:
 @requires(Need.ACT)
 def abort_pending() -> Response:
     """Ask Canvas to stop every queued import of the institution's account."""
+    activity.record(g.launch.tenant_id, "import.abort_pending_requested")
     _, new = actions.request(
         g.launch.tenant_id, ActionKind.ABORT_PENDING, by=g.launch.user_name,
         by_user_id=g.launch.user_id,
     )  # fmt: skip
     return _back("queue-stop-requested" if new else "queue-stop-underway")
+
+
+def _subject(job: RosteringJob) -> str:
+    return f"Canvas SIS import {job.canvas_sis_import_id}"
 
 
 def _back(notice: str) -> Response:

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from lti_app.activity.models import Activity
 from lti_app.alerts import recipients
 from lti_app.alerts.models import AlertDelivery, AlertRecipient, Channel
 from lti_app.extensions import db
@@ -185,7 +186,7 @@ def test_emails_speak_the_language_of_the_admin_who_added_the_address(
 
 
 def test_one_click_unsubscribe_removes_that_address_for_that_institution_only(
-    api, client, smtp, add_email, worker_round
+    api, client, smtp, add_email, worker_round, tenant_ids
 ):
     add_email("both@example.edu", events=["failed"])
     add_email("both@example.edu", deployment="dep-b", events=["failed"])
@@ -204,6 +205,10 @@ def test_one_click_unsubscribe_removes_that_address_for_that_institution_only(
     (left,) = db.session.scalars(select(AlertRecipient)).all()
     assert left.tenant.deployment_id == "dep-b"
     assert client.get(link[:-3] + "xyz").status_code == 404  # altered
+    # Recorded in the institution's trail, as done by the address itself.
+    (row,) = db.session.scalars(select(Activity)).all()
+    assert (row.action, row.actor) == ("alerts.unsubscribed", "both@example.edu")
+    assert row.tenant_id == tenant_ids["dep-a"]
 
 
 def test_another_institution_can_neither_see_nor_manage_nor_hear(

@@ -28,6 +28,7 @@ def test_config_json_describes_the_account_navigation_placement(client):
         "canvas_user_prefers_high_contrast": "$Canvas.user.prefersHighContrast",
         # No spaces in the list: Canvas splits it on "," and does not trim.
         "canvas_sis_permissions": "$Canvas.membership.permissions<import_sis,manage_sis,read_sis>",
+        "canvas_masquerading_user_id": "$Canvas.masqueradingUser.id",
     }
 
 

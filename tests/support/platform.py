@@ -244,7 +244,7 @@ class TestPlatform:
                 "<h1>Test Canvas: Account</h1>"
                 f"{storage_frame}"
                 f"<iframe id='tool' name='tool' title='SIS Integration' src='{escape(src)}' "
-                "style='width:1200px;height:900px'></iframe></body></html>",
+                "allow='clipboard-write' style='width:1200px;height:900px'></iframe></body></html>",
                 mimetype="text/html",
             )
 
