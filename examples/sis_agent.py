@@ -10,6 +10,13 @@ as the API's executable documentation.
 
     python examples/sis_agent.py --url http://127.0.0.1:5000 --token sisi_... [--history 2000]
     python examples/sis_agent.py ... --delete-share 0.33   # a sync the change guard holds
+    python examples/sis_agent.py ... --canvas-url https://school.instructure.com \
+        --canvas-token 7~... --canvas-account 1            # and send the import to Canvas
+
+A scheduled sync is not started during a sync blackout (``GET /schedule``'s ``in_blackout``);
+an admin's Sync now is. While the institution takes additions only, the change check answers
+``skip_deletes`` and the import goes to Canvas with ``skip_deletes=true``: the deletions in the
+files are ignored.
 
 Only the standard library and ``requests`` are needed.
 """
@@ -49,6 +56,32 @@ class NotApproved(Exception):
     """The change guard held the sync and no admin approved it."""
 
 
+class Canvas:
+    """Where the import goes: the institution's Canvas, with an admin's token (optional)."""
+
+    def __init__(self, url: str, token: str, account: str) -> None:
+        self.base = url.rstrip("/") + "/api/v1"
+        self.account = account
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def send(self, csv_text: str, *, skip_deletes: bool) -> dict[str, Any]:
+        """Create an SIS import of ``csv_text``: Canvas's own parameters, the file as the body."""
+        params = {"import_type": "instructure_csv", "extension": "csv"}
+        if skip_deletes:
+            params["skip_deletes"] = "true"  # deletions in the file are ignored by Canvas
+        response = self.session.post(
+            f"{self.base}/accounts/{self.account}/sis_imports",
+            params=params,
+            data=csv_text.encode(),
+            headers={"Content-Type": "text/csv"},
+            timeout=60,
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(f"Canvas SIS import: {response.status_code} {response.text}")
+        return dict(response.json())
+
+
 def wait_for_approval(api: Api, job_id: str, timeout: float, every: float = 2.0) -> dict[str, Any]:
     """Ask the job until an admin decided (or the tool ended the hold); the job as it is then."""
     deadline = time.monotonic() + timeout
@@ -67,10 +100,12 @@ def run_sync(
     *,
     delete_share: float = 0.0,
     hold_timeout: float = 3600.0,
-) -> dict[str, Any]:
-    """Run one sync end to end and return the finished job. ``delete_share`` of the existing
-    enrollments are deleted (the change guard holds a large share); a held sync waits up to
-    ``hold_timeout`` seconds for an admin's decision."""
+    canvas: Canvas | None = None,
+) -> dict[str, Any] | None:
+    """Run one sync end to end and return the finished job (None: a scheduled sync not
+    started during a blackout). ``delete_share`` of the existing enrollments are deleted (the
+    change guard holds a large share); a held sync waits up to ``hold_timeout`` seconds for an
+    admin's decision; with ``canvas``, the import is sent to Canvas."""
     rng = random.Random(seed)
 
     # 1. An admin's Sync now comes first. Claiming is atomic: if another agent got it, move on.
@@ -85,6 +120,11 @@ def run_sync(
             sync_request_id = pending["id"]
             print(f"Claimed the sync requested by {pending['requested_by']}")
             break
+    if sync_request_id is None:
+        blackout = _blackout(api)
+        if blackout is not None:
+            print(f"No scheduled sync during the blackout ({blackout['reason'] or 'no reason'}).")
+            return None
 
     # 2. Report the job as it starts. Posting the same body again is a harmless retry.
     job = api.call(
@@ -113,10 +153,17 @@ def run_sync(
     existing = 12_000
     if delete_share:
         counts["enrollments"]["deleted"] = int(existing * delete_share)
+    import_id = None
     for stage in STAGES[1:]:
         time.sleep(pause)
         if stage == "Canvas Import":
-            job = check_changes(api, job, counts, existing, hold_timeout)
+            job, skip_deletes = check_changes(api, job, counts, existing, hold_timeout)
+            if skip_deletes:
+                print("  additions only: deletions skipped")
+                for changes in counts.values():
+                    changes["deleted"] = 0
+            if canvas is not None:
+                import_id = canvas.send(_csv(counts), skip_deletes=skip_deletes)["id"]
         job = api.call("PATCH", f"/rostering_jobs/{job['id']}", {"stage": stage})
         print(f"  stage: {stage}")
 
@@ -147,10 +194,29 @@ def run_sync(
             "change_counts": counts,
             "messages": messages,
             "files": [{"name": "canvas_import.json", "content": import_json}],
+            **({"canvas_sis_import_id": import_id} if import_id is not None else {}),
         },
     )
     print(f"Finished: {job['status']}")
     return job
+
+
+def _blackout(api: Api) -> dict[str, Any] | None:
+    """The sync blackout in force now, if the institution has a schedule and is in one."""
+    response = api.session.get(f"{api.base}/schedule", timeout=30)
+    if response.status_code == 404:
+        return None  # no schedule: nothing scheduled to skip
+    if response.status_code >= 400:
+        raise RuntimeError(f"GET /schedule: {response.status_code} {response.text}")
+    return response.json().get("in_blackout")
+
+
+def _csv(counts: dict[str, dict[str, int]]) -> str:
+    """A users.csv standing in for what the SIS extracted (the counts' users)."""
+    lines = ["user_id,login_id,full_name,status"]
+    n = counts["users"]["created"] + counts["users"]["updated"]
+    lines += [f"U{i},u{i},User {i},active" for i in range(n)]
+    return "\n".join(lines) + "\n"
 
 
 def check_changes(
@@ -159,9 +225,10 @@ def check_changes(
     counts: dict[str, dict[str, int]],
     existing: int,
     hold_timeout: float,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     """Ask the change guard about the planned changes; when it holds the sync, wait for an
-    admin's decision and honour it (``NotApproved`` unless approved)."""
+    admin's decision and honour it (``NotApproved`` unless approved). The job, and whether to
+    skip deletions (the institution takes additions only)."""
     # How many exist lets the guard weigh deletions as a share (the agent knows its SIS).
     planned = {name: dict(changes) for name, changes in counts.items()}
     planned["enrollments"]["existing"] = existing
@@ -171,7 +238,7 @@ def check_changes(
         timeout=30,
     )
     if response.status_code == 200:
-        return job
+        return job, bool(response.json().get("skip_deletes"))
     if response.status_code != 202:
         raise RuntimeError(f"change_check: {response.status_code} {response.text}")
     print("  held for approval: " + "; ".join(response.json()["reasons"]))
@@ -179,7 +246,7 @@ def check_changes(
     state = job["approval"]["state"]
     if state == "approved":
         print(f"  approved by {job['approval']['decided_by']}")
-        return job
+        return job, False
     if state == "pending":
         # Nobody decided in time: give up, changing nothing in Canvas.
         api.call(
@@ -246,8 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         default=3600.0,
         help="seconds to wait for an admin's decision when the change guard holds the sync",
     )
+    parser.add_argument("--canvas-url", help="send the import to this Canvas too")
+    parser.add_argument("--canvas-token", help="a Canvas admin's token, for --canvas-url")
+    parser.add_argument("--canvas-account", default="self", help="the root account's id")
     args = parser.parse_args(argv)
     api = Api(args.url, args.token)
+    canvas = (
+        Canvas(args.canvas_url, args.canvas_token or "", args.canvas_account)
+        if args.canvas_url
+        else None
+    )
     try:
         if args.history:
             import_history(api, args.sis_type, args.history)
@@ -257,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             args.pause,
             delete_share=args.delete_share,
             hold_timeout=args.hold_timeout,
+            canvas=canvas,
         )
     except NotApproved as exc:
         print(f"Stopped: {exc}", file=sys.stderr)

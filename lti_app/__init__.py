@@ -49,7 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .lti.cli import lti_cli
     from .lti.tokens import tool_url
     from .rostering import bp as rostering_bp
-    from .rostering.cli import history_cli
+    from .rostering.cli import history_cli, schedule_cli
     from .rostering.templating import register_filters
     from .worker import canvas_worker_command, worker_command
 
@@ -74,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(alerts_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(history_cli)
+    app.cli.add_command(schedule_cli)
     app.cli.add_command(activity_cli)
     observability.register(app)
     metrics.register(app)

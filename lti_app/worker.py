@@ -47,7 +47,7 @@ from .alerts import outbox, stuck
 from .canvas import actions
 from .canvas import worker as canvas_worker
 from .extensions import db
-from .rostering import approvals, retention
+from .rostering import approvals, blackouts, retention
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING = "housekeeping"  # the daily purge's turn: taken by one worker once a day
@@ -100,6 +100,8 @@ def housekeeping_tick(owner: str, doing: Doing = lambda _: None) -> bool:
     approvals.expire(current_app.config["HOLD_EXPIRES_HOURS"])
     doing("looking for syncs with no progress")
     stuck.notice()
+    doing("telling of blackouts")
+    blackouts.notice()
     housekeeping(owner, doing)
     return False
 

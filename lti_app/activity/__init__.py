@@ -104,7 +104,8 @@ def record(
 
 def _newsworthy(action: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
     """Whether a change weakens a safeguard or opens a door (``settings.changed``): the change
-    guard turned off or loosened, a webhook or an agent token made, Canvas disconnected."""
+    guard turned off or loosened (an allowance too), a webhook or an agent token made, Canvas
+    disconnected."""
     if action == "guard.changed" and before and after:
         turned_off = before.get("enabled") and not after.get("enabled")
         loosened = after.get("enabled") and (
@@ -114,7 +115,7 @@ def _newsworthy(action: str, before: dict[str, Any] | None, after: dict[str, Any
         return bool(turned_off or loosened)
     if action == "alerts.recipient_added":
         return (after or {}).get("channel") not in (None, "email")
-    return action in ("token.created", "canvas.disconnected")
+    return action in ("token.created", "canvas.disconnected", "guard.allowance_set")
 
 
 def denied(tenant_id: int, tried: str) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
 from .. import activity
+from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
+from ..rostering import blackouts
 from . import guard, outbox, recipients
 from .models import EVENT_NAMES, Channel
 
@@ -160,3 +165,81 @@ def guard_command(
 def rotate_key_command() -> None:
     """Re-encrypt every webhook URL and secret with the first key of CANVAS_TOKEN_KEY."""
     click.echo(f"Re-encrypted {recipients.rotate_secrets()} webhook(s).")
+
+
+@alerts_cli.command("allow")
+@tenant_options
+@click.option("--percent", type=click.IntRange(1, 100), help="Hold above this share deleted.")
+@click.option("--count", type=click.IntRange(min=1), help="Hold above this many deleted.")
+@click.option("--until", "until", help="When it ends (ISO 8601, within 7 days).")
+@click.option("--syncs", type=click.IntRange(1, guard.MAX_ALLOWANCE_SYNCS), help="Or after this many syncs.")  # noqa: E501
+@click.option("--reason", default="", help="Why, e.g. 'Spring term starts'.")
+@click.option("--off", is_flag=True, help="End the allowance now.")
+def allow_command(
+    issuer: str, client_id: str, deployment_id: str, percent: int | None, count: int | None,
+    until: str | None, syncs: int | None, reason: str, off: bool,
+) -> None:  # fmt: skip
+    """A one-time allowance: a larger change guard line for a while (whichever ends first)."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    if off:
+        activity.record(tenant.id, "guard.allowance_ended")
+        guard.end_allowance(tenant.id)
+        db.session.commit()
+        click.echo(f"The allowance of {tenant.display_name} has ended.")
+        return
+    if percent is None or count is None:
+        raise click.UsageError("give --percent and --count (or --off)")
+    try:
+        ends = datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None
+        if ends is not None and ends.tzinfo is None:
+            raise ValueError("--until needs its zone, e.g. 2026-12-20T06:00:00-07:00")
+        before = guard.thresholds(tenant.id).document()
+        allowance = guard.allow(
+            tenant.id, percent=percent, count=count, until=ends, syncs=syncs, reason=reason,
+            by=activity.OPERATOR,
+        )  # fmt: skip
+    except ValueError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    activity.record(
+        tenant.id, "guard.allowance_set", subject=allowance.reason, before=before,
+        after={"enabled": True, **allowance.document()},
+    )  # fmt: skip
+    db.session.commit()
+    click.echo(
+        f"{tenant.display_name} allows up to {percent} % or {count:,} until "
+        f"{allowance.until.isoformat()}"
+        + (f" or for {syncs} sync(s)" if syncs else "") + "."
+    )
+
+
+@alerts_cli.command("additions-only")
+@tenant_options
+@click.option("--from", "starts_on", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "ends_on", type=click.DateTime(["%Y-%m-%d"]), help="Included.")
+@click.option("--off", is_flag=True, help="Apply deletions again now.")
+def additions_only_command(
+    issuer: str, client_id: str, deployment_id: str, starts_on: Any, ends_on: Any, off: bool
+) -> None:
+    """Only add, never remove: syncs import with Canvas's skip_deletes from one day to another."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    if off:
+        activity.record(tenant.id, "guard.additions_only_ended")
+        guard.end_additions_only(tenant.id)
+        db.session.commit()
+        click.echo(f"{tenant.display_name} applies deletions again.")
+        return
+    if starts_on is None or ends_on is None:
+        raise click.UsageError("give --from and --to (or --off)")
+    zone = blackouts.zone_of(tenant.id)
+    try:
+        guard.set_additions_only(tenant.id, starts_on.date(), ends_on.date(), zone)
+    except ValueError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    activity.record(
+        tenant.id, "guard.additions_only_set",
+        after={"from": starts_on.date().isoformat(), "to": ends_on.date().isoformat(), "timezone": zone},  # noqa: E501
+    )  # fmt: skip
+    db.session.commit()
+    click.echo(f"{tenant.display_name} takes additions only from {starts_on:%Y-%m-%d} to {ends_on:%Y-%m-%d}.")  # noqa: E501

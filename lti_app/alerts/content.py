@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import render_template
@@ -18,7 +18,7 @@ from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
 from ..rostering import messages as job_messages
 from ..rostering.models import STATUS_LABELS, RosteringJob
-from ..rostering.templating import duration, local_time, number, percent, tool_word
+from ..rostering.templating import duration, local_time, number, percent, short_day, tool_word
 from ..timeutil import as_utc
 from .models import Event
 
@@ -37,6 +37,7 @@ SUBJECTS = {
     Event.RESTORED: N_("%(type)s was undone"),
     Event.STUCK: N_("%(type)s has made no progress"),
     Event.SETTINGS: N_("Settings changed"),
+    Event.BLACKOUT: N_("Sync blackout"),
     Event.TEST: N_("Test alert"),
 }
 
@@ -85,10 +86,13 @@ def payload(job: RosteringJob, timezone: str) -> dict[str, Any]:
     }
 
 
-def settings_payload(tenant: Tenant, timezone: str, change: dict[str, Any]) -> dict[str, Any]:
-    """The facts of an institution's settings changing: the institution, and the change
-    (what, by whom, before and after)."""
-    return {**test_payload(tenant, timezone), "settings": change}
+def news_payload(
+    tenant: Tenant, timezone: str, event: Event, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """The facts of an institution's own news: the institution, and the change (what, by
+    whom, before and after) or the blackout (which, starting or ended)."""
+    key = "blackout" if event is Event.BLACKOUT else "settings"
+    return {**test_payload(tenant, timezone), key: facts}
 
 
 def test_payload(tenant: Tenant, timezone: str) -> dict[str, Any]:
@@ -107,7 +111,7 @@ def webhook_json(event: str, facts: dict[str, Any], timestamp: datetime) -> dict
         key: facts[key]
         for key in (
             "institution", "job", "canvas_url", "streak", "reasons", "planned", "restore", "stuck",
-            "settings",
+            "settings", "blackout",
         )
         if key in facts
     }
@@ -162,6 +166,20 @@ def summary(event: Event, facts: dict[str, Any]) -> dict[str, Any]:
     change = facts.get("settings")
     if change and event is Event.SETTINGS:
         lines.append(_settings_line(change))
+    blackout = facts.get("blackout")
+    if blackout and event is Event.BLACKOUT:
+        reason = blackout.get("reason") or gettext("Blackout")
+        if blackout.get("phase") == "ended":
+            lines.append(gettext("The %(reason)s blackout has ended: scheduled syncs run again.", reason=reason))  # noqa: E501
+        else:
+            lines.append(
+                gettext(
+                    "The %(reason)s blackout starts tomorrow: no scheduled sync from %(start)s to %(end)s.",  # noqa: E501
+                    reason=reason,
+                    start=short_day(date.fromisoformat(blackout["from"])),
+                    end=short_day(date.fromisoformat(blackout["to"])),
+                )
+            )
     lines += facts.get("reasons") or []
     details: list[tuple[str, str]] = []
     if job:
@@ -219,6 +237,7 @@ SETTINGS_WORDS = {
     "alerts.recipient_added": N_("Webhook (%(what)s) added by %(name)s"),
     "token.created": N_("SIS agent token “%(what)s” created by %(name)s"),
     "canvas.disconnected": N_("Canvas disconnected by %(name)s"),
+    "guard.allowance_set": N_("%(name)s allowed more for a while (%(what)s): up to %(after)s"),
 }
 
 

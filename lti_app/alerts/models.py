@@ -4,9 +4,19 @@ outbox), and each institution's change guard and failure streak."""
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import UTCDateTime, db
@@ -25,6 +35,7 @@ class Event(enum.StrEnum):
     RESTORED = "sync.restored"
     STUCK = "sync.stuck"
     SETTINGS = "settings.changed"
+    BLACKOUT = "schedule.blackout"
     TEST = "alert.test"  # "Send a test": always sent
 
     @property
@@ -142,6 +153,21 @@ class AlertSettings(db.Model):
     failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A sync In Progress with no change for this long is stuck (none: STUCK_AFTER_MINUTES).
     stuck_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    # A one-time allowance: a larger line until ``allow_until`` or for ``allow_syncs_left``
+    # more syncs (whichever ends first), for a reason; none when ``allow_percent`` is null.
+    allow_percent: Mapped[int | None] = mapped_column(Integer)
+    allow_count: Mapped[int | None] = mapped_column(Integer)
+    allow_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    allow_syncs_left: Mapped[int | None] = mapped_column(Integer)
+    allow_reason: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    allow_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # Additions only: deletions in the files are skipped (Canvas's skip_deletes) from
+    # ``additions_from`` to ``additions_to`` (inclusive, in the institution's zone), kept also
+    # as the UTC instants they span.
+    additions_from: Mapped[date | None] = mapped_column(Date)
+    additions_to: Mapped[date | None] = mapped_column(Date)
+    additions_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    additions_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WorkerLease(db.Model):

@@ -33,6 +33,7 @@ from ..extensions import db, delete_in_batches
 from ..lti.models import Tenant
 from ..rostering import sync
 from ..rostering.models import (
+    BLACKOUT,
     HELD,
     RESTORED,
     STUCK,
@@ -156,13 +157,14 @@ def fan_out(owner: str, limit: int = 500) -> int:
 def _decide(event: JobEvent, recipients: list[AlertRecipient]) -> None:
     """Who is told what about one event."""
     job = event.job
-    if job is None:  # the institution's own news: its settings changed
+    if job is None:  # the institution's own news: its settings changed, a blackout near
         tenant = db.session.get(Tenant, event.tenant_id)
         assert tenant is not None
-        facts = content.settings_payload(tenant, _timezone(tenant.id), event.facts or {})
+        kind = Event.BLACKOUT if event.kind == BLACKOUT else Event.SETTINGS
+        facts = content.news_payload(tenant, _timezone(tenant.id), kind, event.facts or {})
         for recipient in recipients:
-            if recipient.wants(Event.SETTINGS):
-                _add(recipient, Event.SETTINGS, facts)
+            if recipient.wants(kind):
+                _add(recipient, kind, facts)
         return
     settings = guard.settings_row(job.tenant_id)
     sends: list[tuple[Event, dict[str, Any]]] = []
@@ -187,6 +189,12 @@ def _decide(event: JobEvent, recipients: list[AlertRecipient]) -> None:
         )
         if reasons:
             job.large_deletion = True
+        deleted = sum(int(c.get("deleted") or 0) for c in (job.change_counts or {}).values())
+        if deleted and guard.additions_only(settings, as_utc(job.updated_at)):
+            # Nothing was to be deleted then: the import ran without skip_deletes.
+            job.deleted_in_additions_only = True
+            reasons = [*reasons, f"deleted {deleted:,} objects during additions only"]
+        if reasons:
             sends.append((Event.ANOMALY, {"reasons": reasons}))
     if not recipients or not sends:
         return

@@ -4,7 +4,7 @@ the same models describe the API in its OpenAPI document."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -227,20 +227,61 @@ class ChangeCheck(Strict):
 
 
 class ChangeDecision(BaseModel):
-    """Go ahead (200), or wait for an admin's approval (202) and ask again with GET."""
+    """Go ahead (200), or wait for an admin's approval (202) and ask again with GET. With
+    ``skip_deletes``, import with Canvas's ``skip_deletes=true``: the institution takes
+    additions only, and the deletions in the files are not to happen."""
 
     decision: Literal["proceed", "held"]
     reasons: list[str] = Field(default_factory=list)
+    skip_deletes: bool = False
 
 
-class ChangeGuard(BaseModel):
-    """The institution's change guard: a sync that would delete more than ``percent`` % of
-    the existing objects of any kind, or more than ``count`` of them, waits for approval.
-    Only the institution's admins (in Canvas) and the operator can change it."""
+class GuardLine(BaseModel):
+    """A change guard's line: more than ``percent`` % of the existing objects of any kind, or
+    more than ``count`` of them, deleted."""
 
     enabled: bool
     percent: int
     count: int
+
+
+class GuardAllowance(BaseModel):
+    """A one-time allowance: a larger line until ``until`` or for ``syncs_left`` more syncs."""
+
+    percent: int
+    count: int
+    until: datetime
+    syncs_left: int | None
+    reason: str
+    set_by: str
+
+
+class AdditionsOnly(BaseModel):
+    """Days (inclusive, in the institution's zone) when deletions are skipped."""
+
+    from_: date = Field(alias="from")
+    to: date
+
+
+class ChangeGuard(GuardLine):
+    """The institution's change guard: the line in force now (``enabled``, ``percent``,
+    ``count``: a sync over it waits for approval), the ``ordinary`` line, the one-time
+    ``allowance`` in force (if any) and ``skip_deletes`` while the institution takes
+    additions only. Only the institution's admins (in Canvas) and the operator can change it."""
+
+    ordinary: GuardLine
+    allowance: GuardAllowance | None
+    skip_deletes: bool
+    additions_only: AdditionsOnly | None
+
+
+class Blackout(BaseModel):
+    """Days no scheduled sync runs, as instants in the institution's zone (``ends_at`` is the
+    first moment after the last day)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
 
 
 class Approval(BaseModel):
@@ -386,6 +427,8 @@ class ScheduleOut(ScheduleIn):
     paused_by: str | None
     paused_at: datetime | None
     updated_at: datetime
+    blackouts: list[Blackout] = Field(description="Upcoming (and the current) blackouts.")
+    in_blackout: Blackout | None = Field(description="The blackout in force now, if any.")
 
 
 class SyncRequestOut(BaseModel):

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from .. import activity
 from ..errors import error_response, rollback_quietly
-from ..rostering import canvas_imports, messages, reading, sync, writing
+from ..rostering import blackouts, canvas_imports, messages, reading, sync, writing
 from ..rostering.models import (
     SCHEDULED_POSTER,
     JobStatus,
@@ -21,8 +21,8 @@ from ..rostering.models import (
     SyncRequestStatus,
     Trigger,
 )
-from ..rostering.schedule import describe_interval, next_run
-from ..timeutil import utcnow
+from ..rostering.schedule import describe_interval
+from ..timeutil import as_utc, utcnow
 from . import bp, schemas
 from .openapi import document, query_parameters
 from .tokens import Unauthorized, require_token
@@ -353,6 +353,8 @@ def _schedule_out() -> Any:
     schedule = sync.get_schedule(g.api_token.tenant_id)
     if schedule is None:
         raise ApiError(404, "Not Found", "No sync schedule is configured.")
+    now = utcnow()
+    ahead = blackouts.upcoming(schedule.tenant_id, now)
     out = schemas.ScheduleOut(
         type=schedule.type,
         frequency=schedule.frequency,  # type: ignore[arg-type]
@@ -364,10 +366,14 @@ def _schedule_out() -> Any:
         enabled=schedule.enabled,
         posted_by=schedule.posted_by,
         interval=describe_interval(schedule),
-        next_run=next_run(schedule, utcnow()),
+        next_run=blackouts.next_run_outside(schedule, now).at,
         paused_by=schedule.paused_by,
         paused_at=schedule.paused_at,
         updated_at=schedule.updated_at,
+        blackouts=[blackouts.document(b) for b in ahead],
+        in_blackout=next(
+            (blackouts.document(b) for b in ahead if as_utc(b.starts_at) <= now), None
+        ),
     )
     return jsonify(schemas.dump(out))
 

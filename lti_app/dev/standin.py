@@ -181,6 +181,11 @@ class StandInCanvas:
     restore_seconds: float = 3.0
     # Every PUT (an action) as (path, form), in order.
     actions: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Imports an SIS agent created (POST .../sis_imports): their parameters, and how long
+    # one takes to run (it is created, then imported).
+    created: list[dict[str, str]] = field(default_factory=list)
+    import_seconds: float = 0.5
+    _next_import: int = 70_000
     refresh_tokens: set[str] = field(default_factory=set)
     refuse_accounts: dict[str, tuple[int, str]] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
@@ -520,6 +525,30 @@ class StandInCanvas:
 
         def not_found() -> Any:
             return jsonify(errors=[{"message": "The specified resource does not exist."}]), 404
+
+        @bp.post("/api/v1/accounts/<account>/sis_imports")
+        def create_import(account: str) -> Any:
+            """An SIS agent's import: the file in the body (``extension``) or as an
+            ``attachment``; Canvas's flags as parameters (``skip_deletes``, ``batch_mode``…)."""
+            refused = authorised(account)
+            if refused is not None:
+                return refused
+            params = {**request.args.to_dict(), **request.form.to_dict()}
+            if not (request.get_data() or request.files):
+                return jsonify(errors=[{"message": "No attachment given"}]), 400
+            with canvas._lock:
+                canvas._next_import += 1
+                number = canvas._next_import
+            canvas.created.append(params)
+            flag = params.get("skip_deletes", "").lower() in ("true", "1")
+            now = datetime.now(UTC).replace(microsecond=0)
+            kind = params.get("import_type", "instructure_csv")
+            document = sis_import(number, now, state="created", progress=0, import_type=kind)
+            done = sis_import(number, now, import_type=kind)
+            document["skip_deletes"] = done["skip_deletes"] = flag
+            canvas.put(account, document)
+            canvas.scripted.append((time.monotonic() + canvas.import_seconds, account, done))
+            return jsonify(document)
 
         @bp.put("/api/v1/accounts/<account>/sis_imports/<int:import_id>/restore_states")
         def restore_states(account: str, import_id: int) -> Any:

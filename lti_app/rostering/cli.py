@@ -3,6 +3,8 @@ purge (the worker runs it once a day)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
@@ -10,7 +12,7 @@ from .. import activity
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
 from ..lti.models import Tenant
-from . import retention
+from . import blackouts, retention
 
 history_cli = AppGroup("history", help="How long each institution's history is kept.")
 
@@ -51,3 +53,59 @@ def purge_command() -> None:
         tenant = db.session.get(Tenant, tenant_id)
         click.echo(f"{tenant.display_name if tenant else tenant_id}: {count:,} job(s) removed")
     click.echo(f"Removed {sum(removed.values()):,} job(s) in all.")
+
+
+schedule_cli = AppGroup("schedule", help="An institution's sync schedule.")
+blackout_cli = AppGroup("blackout", help="Days no scheduled sync runs (as admins set in the tab).")
+schedule_cli.add_command(blackout_cli)
+
+
+@blackout_cli.command("add")
+@tenant_options
+@click.option("--from", "starts_on", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "ends_on", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Included.")
+@click.option("--reason", default="", help="What the days are, e.g. 'Winter break'.")
+def blackout_add(
+    issuer: str, client_id: str, deployment_id: str, starts_on: Any, ends_on: Any, reason: str
+) -> None:
+    """Add a blackout, in the institution's zone (its schedule's)."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    zone = blackouts.zone_of(tenant.id)
+    try:
+        added = blackouts.add(
+            tenant.id, starts_on.date(), ends_on.date(), reason=reason, zone=zone,
+            by=activity.OPERATOR,
+        )  # fmt: skip
+    except blackouts.BlackoutRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    span = {"from": added.starts_on.isoformat(), "to": added.ends_on.isoformat()}
+    activity.record(tenant.id, "blackout.added", subject=reason, after={**span, "timezone": zone})
+    db.session.commit()
+    click.echo(f"Added blackout {added.id}: {added.starts_on} to {added.ends_on} ({zone}).")
+
+
+@blackout_cli.command("list")
+@tenant_options
+def blackout_list(issuer: str, client_id: str, deployment_id: str) -> None:
+    """List an institution's blackouts, past ones included."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    for b in blackouts.of(tenant.id):
+        click.echo(f"{b.id}  {b.starts_on} to {b.ends_on}  {b.timezone}  {b.reason or '-'}")
+
+
+@blackout_cli.command("remove")
+@tenant_options
+@click.argument("blackout_id", type=int)
+def blackout_remove(issuer: str, client_id: str, deployment_id: str, blackout_id: int) -> None:
+    """Remove a blackout by the id `list` shows."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    blackout = blackouts.get(tenant.id, blackout_id)
+    if blackout is None:
+        raise click.ClickException(f"{tenant.display_name} has no blackout {blackout_id}.")
+    activity.record(
+        tenant.id, "blackout.removed", subject=blackout.reason,
+        before={"from": blackout.starts_on.isoformat(), "to": blackout.ends_on.isoformat()},
+    )  # fmt: skip
+    db.session.delete(blackout)
+    db.session.commit()
+    click.echo(f"Removed blackout {blackout_id}.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -139,6 +140,10 @@ class RosteringJob(db.Model):
     # When the alerts were told the job made no progress for the institution's stuck time
     # (once per job): set by the worker's housekeeping, never again for the same job.
     stuck_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # It deleted objects while the institution's "additions only" was on (an anomaly).
+    deleted_in_additions_only: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     tenant: Mapped[Tenant] = relationship()
     files: Mapped[list[JobFile]] = relationship(
@@ -214,6 +219,29 @@ class JobMessage(db.Model):
     position: Mapped[int | None] = mapped_column(Integer)
 
     job: Mapped[RosteringJob] = relationship(back_populates="messages")
+
+
+class SyncBlackout(db.Model):
+    """Days no sync should run (a term's edge, a break): from ``starts_on`` to ``ends_on``,
+    both inclusive, in ``timezone`` (the institution's), kept also as the UTC instants they
+    span (``starts_at`` to ``ends_at``, the end exclusive) for comparing with now."""
+
+    __tablename__ = "sync_blackout"
+    __table_args__ = (Index("ix_sync_blackout_tenant_ends", "tenant_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the alerts were told it starts tomorrow, and that it ended (once each).
+    told_start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    told_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SyncSchedule(db.Model):
@@ -330,6 +358,7 @@ HELD = "held"  # a JobEvent's kind when the change guard holds a sync
 RESTORED = "restored"  # ... when Canvas undid the job's import at an admin's request
 STUCK = "stuck"  # ... when an In Progress job made no progress for the institution's stuck time
 SETTINGS = "settings"  # ... (no job) when an institution's safeguards or access were changed
+BLACKOUT = "blackout"  # ... (no job) the day before a sync blackout starts, and when it ends
 
 
 class HistoryPolicy(db.Model):

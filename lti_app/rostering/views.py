@@ -11,7 +11,6 @@ from flask import (
     abort,
     g,
     jsonify,
-    redirect,
     render_template,
     request,
     stream_with_context,
@@ -23,10 +22,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import activity
 from ..extensions import db, reads_only
 from ..i18n import N_
-from ..lti.permissions import Need, requires
-from ..lti.tokens import require_launch, tool_url
+from ..lti.tokens import require_launch
 from ..timeutil import utcnow
-from . import bp, export, filters, health, messages, reading, sync
+from . import bp, export, filters, health, messages, reading
 from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 
 
@@ -114,44 +112,6 @@ def live() -> Response:
     if changed or request.args.get("pending") != ("1" if check.pending else "0"):
         answer["health_html"] = str(health_section(reading.newest_key(tenant_id)))
     return jsonify(answer)
-
-
-def _back_to_list() -> BaseResponse:
-    """After an action, show the list again where the admin was (303: a reload is a GET)."""
-    page = request.form.get("page", type=int) or 1
-    return redirect(tool_url("rostering.index", page=page), code=303)
-
-
-@bp.post("/sync_requests")
-@require_launch
-@requires(Need.ACT)
-def sync_now() -> BaseResponse:
-    """Sync now: ask the SIS integration for a sync; one pending request at a time."""
-    pending = sync.pending_request(g.launch.tenant_id)
-    activity.record(
-        g.launch.tenant_id, "sync.requested", subject=f"already pending: {pending.id}" if pending
-        else "",
-    )  # fmt: skip
-    sync.request_sync(g.launch.tenant_id, g.launch.user_name, g.launch.user_id)
-    return _back_to_list()
-
-
-@bp.post("/schedule/<any(pause, resume):action>")
-@require_launch
-@requires(Need.ACT)
-def pause_or_resume(action: str) -> BaseResponse:
-    """Pause or resume the sync schedule."""
-    schedule = sync.get_schedule(g.launch.tenant_id)
-    if schedule is None:
-        abort(404)
-    activity.record(
-        g.launch.tenant_id,
-        "schedule.paused" if action == "pause" else "schedule.resumed",
-        before={"enabled": schedule.enabled},
-        after={"enabled": action != "pause"},
-    )
-    sync.set_paused(g.launch.tenant_id, action == "pause", g.launch.user_name)
-    return _back_to_list()
 
 
 def _job_or_404(public_id: str) -> reading.RosteringJob:

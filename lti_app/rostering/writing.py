@@ -434,7 +434,8 @@ def record_event(job: RosteringJob, kind: str, facts: dict[str, Any] | None = No
         metrics.JOBS_FINISHED.labels(kind, job.trigger).inc()
 
 
-def record_news(tenant_id: int, facts: dict[str, Any]) -> None:
-    """Note, in the transaction of the change, news of the institution itself (its
-    safeguards or access changed: ``SETTINGS``, no job) for the alerts worker to tell."""
-    db.session.add(JobEvent(tenant_id=tenant_id, job=None, kind=SETTINGS, facts=facts))
+def record_news(tenant_id: int, facts: dict[str, Any], kind: str = SETTINGS) -> None:
+    """Note, in the transaction of the change, news of the institution itself (no job: its
+    safeguards or access changed, ``SETTINGS``; a blackout near, ``BLACKOUT``) for the alerts
+    worker to tell."""
+    db.session.add(JobEvent(tenant_id=tenant_id, job=None, kind=kind, facts=facts))

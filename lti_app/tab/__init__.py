@@ -21,9 +21,9 @@ from ..extensions import db, reads_only
 from ..lti.models import Tenant
 from ..lti.permissions import Need, may
 from ..lti.tokens import require_launch
-from ..rostering import approvals, bp, reading, retention, sync
+from ..rostering import approvals, blackouts, bp, reading, retention, sync
 from ..rostering.models import HistoryPolicy
-from ..rostering.schedule import describe_interval, next_run
+from ..rostering.schedule import describe_interval
 from ..rostering.templating import duration
 from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
@@ -68,12 +68,12 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
     )
     overview = sync.overview(tenant_id)
     schedule = overview.schedule
+    now = utcnow()
     tenant = g.launch.tenant
     connection, can_connect, guard_row, policy = db.session.execute(
         _SETTINGS,
         {"tenant_id": tenant_id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
     ).one()
-    now = utcnow()
     stuck_minutes = stuck.minutes_of(guard_row)
     page = render_template(
         "rostering/index.html",
@@ -82,7 +82,11 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         health_html=health_section(overview.newest),
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
-        next_run=next_run(schedule, utcnow()) if schedule else None,
+        next_run=blackouts.next_run_outside(schedule, now) if schedule else None,
+        blackout_list=blackouts.upcoming(tenant_id, now),
+        in_blackout=blackouts.current(tenant_id, now),
+        # The guard as the agent reads it: the allowance, additions only.
+        guard_now=guard.document(guard_row, now),
         running=overview.running,
         pending_request=overview.pending_request,
         canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
@@ -116,4 +120,13 @@ def index() -> tuple[str, int]:
     return render_tab()
 
 
-from . import activity, alerts, details, history, imports, tokens  # noqa: E402,F401  (routes)
+from . import (  # noqa: E402,F401  (their routes register on import)
+    activity,
+    alerts,
+    details,
+    history,
+    imports,
+    safeguards,
+    syncs,
+    tokens,
+)

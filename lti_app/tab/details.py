@@ -12,7 +12,7 @@ from ..canvas import actions, connections, error_rows
 from ..canvas.models import ErrorRead
 from ..extensions import db
 from ..lti.tokens import require_launch
-from ..rostering import bp, messages
+from ..rostering import bp, canvas_imports, messages
 from ..rostering.models import RosteringJob
 
 
@@ -59,4 +59,5 @@ def job_details(public_id: str) -> str:
         and connections.api_key_for(connection.base_url) is not None,
         history=actions.of_job(job.id),
         choice_words=actions.CHOICE_WORDS,
+        canvas_import=canvas_imports.stored_import(job) if job.canvas_sis_import_id else None,
     )

@@ -186,7 +186,10 @@ def test_an_api_token_cannot_change_the_guard(api, method, tenant_ids):
     answer = api(method, "/change_guard", {"enabled": False, "percent": 90, "count": 1})
     assert answer.status_code == 405
     assert guard.thresholds(tenant_ids["dep-a"]) == guard.Thresholds()
-    assert api("GET", "/change_guard").get_json() == {"enabled": True, "percent": 10, "count": 1000}
+    line = {"enabled": True, "percent": 10, "count": 1000}
+    assert api("GET", "/change_guard").get_json() == {
+        **line, "ordinary": line, "allowance": None, "skip_deletes": False, "additions_only": None
+    }
 
 
 def test_the_agent_reads_the_guard_the_admins_set(api, client, launcher, tenant_ids):
@@ -196,7 +199,9 @@ def test_the_agent_reads_the_guard_the_admins_set(api, client, launcher, tenant_
         data={"launch_token": token, "enabled": "on", "percent": "25", "count": "500"},
     )
     assert saved.status_code == 303
-    assert api("GET", "/change_guard").get_json() == {"enabled": True, "percent": 25, "count": 500}
+    shown = api("GET", "/change_guard").get_json()
+    assert shown["ordinary"] == {"enabled": True, "percent": 25, "count": 500}
+    assert (shown["percent"], shown["count"]) == (25, 500)  # the line in force: no allowance
     assert api("GET", "/change_guard", as_="dep-b").get_json()["percent"] == 10
     off = client.post("/rostering/alerts/guard", data={"launch_token": token, "percent": "25",
                                                        "count": "500"})

@@ -18,7 +18,7 @@ from lti_app.api import tokens
 from lti_app.canvas import connections
 from lti_app.extensions import db
 from lti_app.lti.models import Tenant
-from lti_app.rostering import approvals, sync
+from lti_app.rostering import approvals, blackouts, sync
 from lti_app.rostering.models import JobStatus
 from lti_app.timeutil import utcnow
 
@@ -88,6 +88,7 @@ class World:
     finished_import: str  # a job of a finished Canvas import (to undo)
     running_import: str  # a job of a running Canvas import (to stop)
     token: int  # a live agent token
+    blackout: int  # an upcoming sync blackout
 
 
 @pytest.fixture
@@ -118,8 +119,12 @@ def world(tenant_ids, make_job) -> World:
                        stage="Canvas Import (20%)",
                        files=[("canvas_sis_import.json", _import("importing", 1))])  # fmt: skip
     token, _ = tokens.create(tenant, "OneRoster agent", created_by="the operator")
+    today = utcnow().date()
+    blackout = blackouts.add(tenant_id, today + timedelta(days=30), today + timedelta(days=35),
+                             reason="Spring break", zone="UTC", by="A")  # fmt: skip
+    db.session.commit()
     return World(held.public_id, own.id, other.id, hook.id, finished.public_id,
-                 running.public_id, token.id)  # fmt: skip
+                 running.public_id, token.id, blackout.id)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,34 @@ def calls(world: World) -> dict[str, Call]:
         "rostering.revoke_token": Call(
             f"/rostering/tokens/{world.token}/revoke", {}, "manage", "token.revoked"
         ),
+        "rostering.add_blackout": Call(
+            "/rostering/blackouts",
+            {"from": _day(60), "to": _day(62), "reason": "Winter break"},
+            "act",
+            "blackout.added",
+        ),
+        "rostering.remove_blackout": Call(
+            f"/rostering/blackouts/{world.blackout}/remove", {}, "act", "blackout.removed"
+        ),
+        "rostering.allow_more": Call(
+            "/rostering/alerts/allowance",
+            {"percent": "40", "count": "8000", "syncs": "2", "reason": "Spring term starts"},
+            "manage",
+            "guard.allowance_set",
+        ),
+        "rostering.additions_only": Call(
+            "/rostering/alerts/additions_only",
+            {"from": _day(0), "to": _day(14)},
+            "manage",
+            "guard.additions_only_set",
+        ),
         "canvas.connect": Call("/canvas/connect", {}, "manage", "canvas.connect_started", False),
         "canvas.disconnect": Call("/canvas/disconnect", {}, "manage", "canvas.disconnected"),
     }
+
+
+def _day(days_ahead: int) -> str:
+    return (utcnow().date() + timedelta(days=days_ahead)).isoformat()
 
 
 def snapshot(*, leave_out: tuple[str, ...] = ("activity", "lti_launch")) -> dict[str, Any]:
