@@ -74,10 +74,13 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The /dev platform registers from the loopback names it is served on.
         allowed_hosts += ["127.0.0.1", "localhost"]
 
-    token_keys = os.environ.get("CANVAS_TOKEN_KEY", "").replace(",", " ").split()
+    # One key for every secret the tool keeps (Canvas tokens, webhook URLs…); its first name
+    # was CANVAS_TOKEN_KEY, still read when SECRET_STORAGE_KEY is not set.
+    storage_keys = os.environ.get("SECRET_STORAGE_KEY") or os.environ.get("CANVAS_TOKEN_KEY", "")
+    token_keys = storage_keys.replace(",", " ").split()
     if production and not token_keys:
         raise ConfigError(
-            "CANVAS_TOKEN_KEY must be set when APP_ENV=production (a Fernet key: "
+            "SECRET_STORAGE_KEY must be set when APP_ENV=production (a Fernet key: "
             "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')"
         )
 
@@ -130,7 +133,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Registration attempts per client address in ten minutes.
         "REGISTRATION_RATE_LIMIT": _int("REGISTRATION_RATE_LIMIT", 20),
         # Canvas's own SIS imports, mirrored (lti_app/canvas/). Keys encrypt stored tokens.
-        "CANVAS_TOKEN_KEYS": token_keys,
+        "SECRET_STORAGE_KEYS": token_keys,
         # How often the worker asks Canvas: while an import runs, and otherwise.
         "CANVAS_POLL_ACTIVE_SECONDS": _int("CANVAS_POLL_ACTIVE_SECONDS", 60),
         "CANVAS_POLL_IDLE_SECONDS": _int("CANVAS_POLL_IDLE_SECONDS", 600),

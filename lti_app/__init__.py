@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api.cli import api_token_cli
     from .canvas import bp as canvas_bp
     from .canvas.cli import canvas_cli
+    from .crypto import secrets_cli
     from .dev.demo import demo_cli
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
@@ -76,6 +77,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(history_cli)
     app.cli.add_command(schedule_cli)
     app.cli.add_command(activity_cli)
+    app.cli.add_command(secrets_cli)
     observability.register(app)
     metrics.register(app)
     errors.register(app)

@@ -116,6 +116,7 @@ def test_the_development_mailbox_receives_alerts_and_shows_them(
         client = app.test_client()
         inbox = client.get("/dev/mail/").get_data(as_text=True)
         assert "SIS Integration · Alpha College: Test alert" in inbox
+        assert f"an SMTP server on 127.0.0.1:{port}" in inbox  # the port it was given
         (name,) = [path.stem for path in tmp_path.glob("*.eml")]
         letter = client.get(f"/dev/mail/{name}").get_data(as_text=True)
         assert "jordan@example.edu" in letter and "List-Unsubscribe-Post" in letter

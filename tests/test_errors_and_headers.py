@@ -80,11 +80,16 @@ def test_production_requires_a_secret_key(monkeypatch):
         create_app({"APP_ENV": "production"})
 
 
-def test_production_requires_a_canvas_token_key(monkeypatch):
+def test_production_requires_a_secret_storage_key(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s3cret-for-this-test")
+    monkeypatch.delenv("SECRET_STORAGE_KEY", raising=False)
     monkeypatch.delenv("CANVAS_TOKEN_KEY", raising=False)
-    with pytest.raises(ConfigError, match="CANVAS_TOKEN_KEY"):
+    with pytest.raises(ConfigError, match="SECRET_STORAGE_KEY"):
         create_app({"APP_ENV": "production"})
+    # Its first name still works.
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("CANVAS_TOKEN_KEY", key)
+    assert create_app({"APP_ENV": "production"}).config["SECRET_STORAGE_KEYS"] == [key]
 
 
 def test_production_never_serves_the_test_platform(monkeypatch, make_app):

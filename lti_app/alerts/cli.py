@@ -8,7 +8,7 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from .. import activity
+from .. import activity, crypto
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
 from ..rostering import blackouts
@@ -162,9 +162,11 @@ def guard_command(
 
 
 @alerts_cli.command("rotate-key")
-def rotate_key_command() -> None:
-    """Re-encrypt every webhook URL and secret with the first key of CANVAS_TOKEN_KEY."""
-    click.echo(f"Re-encrypted {recipients.rotate_secrets()} webhook(s).")
+@click.pass_context
+def rotate_key_command(ctx: click.Context) -> None:
+    """Re-encrypt every stored secret (all of them, not only the webhooks'): as `flask
+    secrets rotate-key`."""
+    ctx.invoke(crypto.rotate_key_command)
 
 
 @alerts_cli.command("allow")

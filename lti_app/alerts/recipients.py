@@ -206,17 +206,3 @@ def find_email(tenant_id: int, address: str) -> AlertRecipient | None:
             AlertRecipient.tenant_id == tenant_id, AlertRecipient.digest == digest
         )
     ).first()
-
-
-def rotate_secrets() -> int:
-    """Re-encrypt every webhook URL and secret with the current key."""
-    count = 0
-    for recipient in db.session.scalars(
-        select(AlertRecipient).where(AlertRecipient.url_encrypted.is_not(None))
-    ):
-        recipient.url_encrypted = crypto.rotate(recipient.url_encrypted or "")
-        if recipient.secret_encrypted:
-            recipient.secret_encrypted = crypto.rotate(recipient.secret_encrypted)
-        count += 1
-    db.session.commit()
-    return count

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .. import activity
+from .. import activity, crypto
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
 from ..lti.models import Tenant
@@ -129,6 +129,8 @@ def poll_command() -> None:
 
 
 @canvas_cli.command("rotate-key")
-def rotate_key_command() -> None:
-    """Re-encrypt every stored token and secret with the first key of CANVAS_TOKEN_KEY."""
-    click.echo(f"Re-encrypted {connections.rotate_secrets()} record(s).")
+@click.pass_context
+def rotate_key_command(ctx: click.Context) -> None:
+    """Re-encrypt every stored secret (all of them, not only Canvas's): as `flask secrets
+    rotate-key`."""
+    ctx.invoke(crypto.rotate_key_command)

@@ -155,21 +155,6 @@ def refresh(connection: CanvasConnection) -> bool:
     return True
 
 
-def rotate_secrets() -> int:
-    """Re-encrypt every stored token and client secret with the current key."""
-    count = 0
-    for key in db.session.scalars(select(CanvasApiKey)):
-        key.client_secret_encrypted = crypto.rotate(key.client_secret_encrypted)
-        count += 1
-    for connection in db.session.scalars(select(CanvasConnection)):
-        connection.access_token_encrypted = crypto.rotate(connection.access_token_encrypted)
-        if connection.refresh_token_encrypted:
-            connection.refresh_token_encrypted = crypto.rotate(connection.refresh_token_encrypted)
-        count += 1
-    db.session.commit()
-    return count
-
-
 @dataclass(frozen=True)
 class TabStatus:
     """What the Rostering tab says about Canvas: the connection, or whether one can be made."""

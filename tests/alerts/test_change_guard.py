@@ -3,7 +3,7 @@ agent, the admins and the worker see and do about it."""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from lti_app.extensions import db
 from lti_app.rostering import approvals
 from lti_app.rostering.models import JobApproval, RosteringJob
 from lti_app.timeutil import utcnow
+from tests.support.race import race
 
 PLANNED = {
     "enrollments": {"existing": 12000, "created": 40, "updated": 10, "deleted": 4000},
@@ -138,7 +139,6 @@ def test_the_first_of_two_admins_wins_and_the_second_is_told(api, client, launch
     _check(api, job["id"], PLANNED)
     first = launcher.admin_token("dep-a", name="Morgan First")
     second = launcher.admin_token("dep-a", name="Riley Second")
-    barrier = threading.Barrier(2)
     answers: dict[str, int] = {}
 
     # Two browsers on two apps, made before the race (making an app is not what races here).
@@ -148,18 +148,13 @@ def test_the_first_of_two_admins_wins_and_the_second_is_told(api, client, launch
         other.test_client_class = type(client)
         browsers.append(other.test_client())
 
-    def click(browser: Any, token: str, decision: str) -> None:
-        barrier.wait(timeout=30)
-        answers[decision] = _decide(browser, token, job["id"], decision).status_code
+    def click(browser: Any, token: str, decision: str) -> Callable[[], None]:
+        def send() -> None:
+            answers[decision] = _decide(browser, token, job["id"], decision).status_code
 
-    threads = [
-        threading.Thread(target=click, args=(browsers[0], first, "approve")),
-        threading.Thread(target=click, args=(browsers[1], second, "reject")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+        return send
+
+    race(click(browsers[0], first, "approve"), click(browsers[1], second, "reject"))
     assert sorted(answers.values()) == [303, 409]
     approval = db.session.get(JobApproval, db.session.scalar(
         select(RosteringJob.id).where(RosteringJob.public_id == job["id"])), populate_existing=True)

@@ -3,7 +3,7 @@ webhook receiver. Who is told of what, the streak rule, and that nothing is lost
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from lti_app.extensions import db
 from lti_app.rostering.models import JobEvent
 from lti_app.timeutil import utcnow
 from lti_app.worker import alerts_tick
+from tests.support.race import race
 
 
 def _job(api, external_id: str, **body):
@@ -290,30 +291,20 @@ def test_two_workers_racing_send_each_alert_once(api, smtp, tenant_ids, make_app
     for n in range(5):
         job = _job(api, f"race-{n}")
         _finish(api, job["id"], "failed" if n % 2 else "warning", stage="Queued")
-    go = threading.Barrier(2)
-    errors: list[BaseException] = []
-
     # Two workers' apps, made before the race (making an app is not what races here).
     apps = [make_app(**{k: app.config[k] for k in (
         "MAIL_SERVER", "MAIL_PORT", "PUBLIC_URL", "WEBHOOK_ALLOWED_HOSTS",
         "ALERT_BACKOFF_SECONDS", "MAIL_DEFAULT_SENDER")}) for _ in range(2)]
 
-    def work(name: str, other: Any) -> None:
-        try:
+    def work(name: str, other: Any) -> Callable[[], None]:
+        def deliver() -> None:
             with other.app_context():
-                go.wait(timeout=30)
                 for _ in range(30):
                     alerts_tick(name)
-        except BaseException as exc:
-            errors.append(exc)
-            go.abort()
 
-    threads = [threading.Thread(target=work, args=(f"w{n}", apps[n])) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors
+        return deliver
+
+    race(work("w0", apps[0]), work("w1", apps[1]))
     ids = smtp.inbox.message_ids()
     owed = db.session.scalar(select(func.count()).select_from(AlertDelivery))
     assert owed > 8 and len(ids) == owed and len(set(ids)) == owed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from lti_app.extensions import db
 from lti_app.rostering.models import SyncRequest
+from tests.support.race import race
 
 SCHEDULE = {
     "frequency": "daily",
@@ -143,20 +144,13 @@ def test_bad_schedules_are_422_and_change_nothing(api, body, field):
 
 def _race_for(url: str, headers: dict[str, str], agents: int) -> list[int]:
     """Send ``agents`` claims for the same request at the same moment; their statuses."""
-    start = threading.Barrier(agents)
-    statuses: list[int] = []
 
-    def agent(n: int) -> None:
-        start.wait()
-        response = requests.post(url, json={"agent": f"agent-{n}"}, headers=headers, timeout=30)
-        statuses.append(response.status_code)
+    def agent(n: int) -> Callable[[], int]:
+        return lambda: requests.post(
+            url, json={"agent": f"agent-{n}"}, headers=headers, timeout=30
+        ).status_code
 
-    threads = [threading.Thread(target=agent, args=(n,)) for n in range(agents)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return race(*(agent(n) for n in range(agents)))
 
 
 def test_racing_agents_never_both_claim_a_request(tool_url, client, admin, api_tokens):

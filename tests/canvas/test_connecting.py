@@ -177,18 +177,18 @@ def test_tokens_and_secrets_never_leave_the_database_in_clear(
 
 def test_rotating_the_token_key_re_encrypts_every_secret(app, canvas, connect, runner):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    app.config["CANVAS_TOKEN_KEYS"] = [old]
+    app.config["SECRET_STORAGE_KEYS"] = [old]
     connections.add_api_key(canvas.base_url, "client", "the-client-secret")
     connection = connect(access_token="the-access-token")
 
-    app.config["CANVAS_TOKEN_KEYS"] = [new, old]
-    result = runner.invoke(args=["canvas", "rotate-key"])
-    assert "Re-encrypted 2 record(s)." in result.output
+    app.config["SECRET_STORAGE_KEYS"] = [new, old]
+    result = runner.invoke(args=["canvas", "rotate-key"])  # its old name: every secret
+    assert "Re-encrypted 2 value(s) with the current key." in result.output
 
-    app.config["CANVAS_TOKEN_KEYS"] = [new]
+    app.config["SECRET_STORAGE_KEYS"] = [new]
     db.session.refresh(connection)
     assert crypto.decrypt(connection.access_token_encrypted) == "the-access-token"
-    app.config["CANVAS_TOKEN_KEYS"] = [old]
+    app.config["SECRET_STORAGE_KEYS"] = [old]
     with pytest.raises(crypto.SecretUnreadable):
         crypto.decrypt(connection.access_token_encrypted)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -16,6 +16,7 @@ from lti_app.dev.standin import Fault, rate_limited
 from lti_app.extensions import db
 from lti_app.rostering.models import RosteringJob
 from lti_app.worker import Loop, Worker
+from tests.support.race import race
 
 from .conftest import canvas_launch, count_jobs
 
@@ -135,29 +136,19 @@ def test_two_workers_racing_store_each_import_once_and_poll_each_institution_onc
     canvas.standin.add_history("2", 400, start_id=5000)
     connect("dep-a", account="1")
     connect("dep-b", account="2")
-    outcomes: list[dict[int, str]] = []
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(2)
-
     # Two workers' apps, made before the race (making an app is not what races here).
     apps = [make_app(CANVAS_BACKOFF_SECONDS=0.01) for _ in range(2)]
 
-    def run(worker_app: Flask) -> None:
-        try:
+    def run(worker_app: Flask) -> Callable[[], dict[int, str]]:
+        def poll() -> dict[int, str]:
             with worker_app.app_context():
-                barrier.wait(timeout=30)
-                outcomes.append(worker.poll_all(worker.worker_name()))
+                outcome = worker.poll_all(worker.worker_name())
                 db.session.remove()
-        except BaseException as exc:  # reported below, never a thread that hangs its twin
-            failures.append(exc)
-            barrier.abort()
+                return outcome
 
-    threads = [threading.Thread(target=run, args=(a,)) for a in apps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, failures
+        return poll
+
+    outcomes = race(*(run(a) for a in apps))
 
     polled = [cid for outcome in outcomes for cid in outcome]
     assert sorted(polled) == sorted(c.id for c in db.session.scalars(select(CanvasConnection)))
