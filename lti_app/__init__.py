@@ -44,14 +44,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api.cli import api_token_cli
     from .canvas import bp as canvas_bp
     from .canvas.cli import canvas_cli
+    from .commands import history_cli, schedule_cli
     from .crypto import secrets_cli
-    from .dev.demo import demo_cli
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
     from .lti.tokens import tool_url
-    from .rostering import bp as rostering_bp
-    from .rostering.cli import history_cli, schedule_cli
     from .rostering.templating import register_filters
+    from .tab import bp as rostering_bp
     from .worker import canvas_worker_command, worker_command
 
     app.register_blueprint(lti_bp)
@@ -60,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(canvas_bp)
     app.register_blueprint(alerts_bp)
     if app.config["DEV_PLATFORM"]:
+        from .dev.demo import demo_cli
         from .dev.mail import bp as devmail_bp
         from .dev.mail import mailbox_cli
         from .dev.platform import bp as dev_bp
@@ -67,8 +67,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(dev_bp)
         app.register_blueprint(devmail_bp)
         app.cli.add_command(mailbox_cli)
+        app.cli.add_command(demo_cli)
     app.cli.add_command(lti_cli)
-    app.cli.add_command(demo_cli)
     app.cli.add_command(api_token_cli)
     canvas_cli.add_command(canvas_worker_command)  # the worker's loop, kept under its old name
     app.cli.add_command(canvas_cli)

@@ -1,8 +1,8 @@
-"""Metrics for the operator, in Prometheus's text format (prometheus-client).
+"""Metrics for the operator, in Prometheus's text format (prometheus-client): the scrape.
 
-Counters are kept where things happen (a request answered, a job reaching a final status, a
-Canvas poll, an alert delivery); what the database already knows (jobs in progress, the
-alerts' backlog, how late the most overdue Canvas poll is) is read when Prometheus scrapes.
+Counters are kept where things happen (``counters.py``, the ground floor); what the database
+already knows (jobs in progress, the alerts' backlog, how late the most overdue Canvas poll is)
+is read here when Prometheus scrapes, from the models of the rooms below.
 Under gunicorn every worker writes its counts to ``PROMETHEUS_MULTIPROC_DIR`` (set by
 ``gunicorn.conf.py``) and one answer adds them up, a restarted worker's included.
 
@@ -19,58 +19,28 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event, func, select
 
+from .alerts.models import AlertDelivery, DeliveryState
+from .canvas.models import CanvasConnection, ConnectionState
+from .counters import (
+    ALERT_DELIVERIES,
+    CANVAS_POLLS,
+    DB_CONNECTIONS,
+    HTTP_REQUESTS,
+    HTTP_SECONDS,
+    JOBS_FINISHED,
+    WORKER_LOOP_SUCCESS,
+    WORKER_THREAD_RESTARTS,
+)
 from .extensions import db
+from .rostering.models import JobStatus, RosteringJob
 from .timeutil import as_utc, utcnow
 
 bp = Blueprint("metrics", __name__)
-
-HTTP_REQUESTS = Counter(
-    "sis_http_requests_total", "HTTP requests answered, by route and status.",
-    ["endpoint", "method", "status"],
-)  # fmt: skip
-HTTP_SECONDS = Histogram(
-    "sis_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
-    ["endpoint"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
-JOBS_FINISHED = Counter(
-    "sis_jobs_finished_total", "Rostering jobs reaching a final status.", ["status", "trigger"]
-)
-CANVAS_POLLS = Counter("sis_canvas_polls_total", "Canvas polls, by outcome.", ["outcome"])
-ALERT_DELIVERIES = Counter(
-    "sis_alert_deliveries_total", "Tries to deliver an alert, by channel and outcome.",
-    ["channel", "outcome"],
-)  # fmt: skip
-WORKER_LOOP_SUCCESS = Gauge(
-    "sis_worker_loop_last_success_timestamp",
-    "When a worker loop last completed a round (Unix time).", ["loop"], multiprocess_mode="max",
-)  # fmt: skip
-WORKER_THREAD_RESTARTS = Counter(
-    "sis_worker_thread_restarts_total", "Worker loop threads that ended and were started again.",
-    ["loop"],
-)  # fmt: skip
-DB_CONNECTIONS = Gauge(
-    "sis_db_pool_connections_in_use", "Database connections checked out of the pool.",
-    multiprocess_mode="livesum",
-)  # fmt: skip
-
-
-def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    """Count one answered request (the route's rule, never the raw path)."""
-    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
-    HTTP_SECONDS.labels(endpoint).observe(seconds)
 
 
 def _pool_in_use(engine: Engine) -> None:
@@ -87,10 +57,6 @@ class DatabaseCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from .alerts.models import AlertDelivery, DeliveryState
-        from .canvas.models import CanvasConnection, ConnectionState
-        from .rostering.models import JobStatus, RosteringJob
-
         with self.app.app_context():
             now = utcnow()
             running = db.session.scalar(

@@ -19,7 +19,7 @@ from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import metrics
+from . import counters
 from .extensions import db
 
 log = logging.getLogger("lti_app.requests")
@@ -98,7 +98,7 @@ def _finish(response: Response) -> Response:
         seconds = time.perf_counter() - started
         duration_ms = round(seconds * 1000, 1)
         rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-        metrics.observe_request(rule, request.method, response.status_code, seconds)
+        counters.observe_request(rule, request.method, response.status_code, seconds)
         # The server's own time, for browsers' developer tools and for clients that measure
         # (a streamed body, the CSV, is still being sent when this is taken).
         response.headers["Server-Timing"] = f"app;dur={duration_ms}"

@@ -42,7 +42,7 @@ from flask.cli import with_appcontext
 from prometheus_client import make_wsgi_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import activity, metrics
+from . import activity, counters, metrics
 from .alerts import outbox, stuck
 from .canvas import actions
 from .canvas import worker as canvas_worker
@@ -187,7 +187,7 @@ class Worker:
                 continue
             loop.failures = 0
             loop.last_success = time.time()
-            metrics.WORKER_LOOP_SUCCESS.labels(loop.name).set(loop.last_success)
+            counters.WORKER_LOOP_SUCCESS.labels(loop.name).set(loop.last_success)
             if not busy:
                 self.stop.wait(loop.interval)
 
@@ -220,7 +220,7 @@ class Worker:
                 self.stop.set()
                 return
             loop.restarts.append(now)
-            metrics.WORKER_THREAD_RESTARTS.labels(loop.name).inc()
+            counters.WORKER_THREAD_RESTARTS.labels(loop.name).inc()
             log.error(
                 "worker loop %s ended; starting it again (%d of %d restarts allowed in an hour)",
                 loop.name, len(loop.restarts), limit,

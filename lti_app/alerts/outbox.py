@@ -28,7 +28,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import crypto, leases, metrics
+from .. import counters, crypto, leases
 from ..extensions import db, delete_in_batches
 from ..lti.models import Tenant
 from ..rostering import sync
@@ -451,7 +451,7 @@ def _record(delivery: AlertDelivery, outcome: channels.Outcome) -> str:
             result = "retrying"
         recipient.last_ok = False
     db.session.commit()
-    metrics.ALERT_DELIVERIES.labels(recipient.channel, result).inc()
+    counters.ALERT_DELIVERIES.labels(recipient.channel, result).inc()
     log.info(
         "alert %s (%s) to recipient %s: %s %s",
         delivery.public_id,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from .. import crypto, leases, metrics
+from .. import counters, crypto, leases
 from ..extensions import db
 from ..i18n import N_
 from ..timeutil import utcnow
@@ -118,7 +118,7 @@ def poll_one(connection: CanvasConnection, owner: str) -> str:
     except BaseException:
         _give_back(connection_id, owner)
         raise
-    metrics.CANVAS_POLLS.labels(outcome.split(":")[0]).inc()
+    counters.CANVAS_POLLS.labels(outcome.split(":")[0]).inc()
     log.info(
         "polled Canvas for tenant %s in %.2f s: %s",
         tenant_id,

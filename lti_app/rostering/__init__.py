@@ -1,7 +1,3 @@
-"""The Rostering tab: the schedule, the jobs list, JSON files, details and the CSV download."""
-
-from flask import Blueprint
-
-bp = Blueprint("rostering", __name__, url_prefix="/rostering")
-
-from . import views  # noqa: E402,F401  (routes register on import)
+"""The job store: rostering jobs, their files and messages, the schedule and its blackouts, sync
+requests, the health tally and retention. No blueprint, no request, no rendering: the tab
+(``lti_app/tab/``) shows it, the agent API (``lti_app/api/``) writes it."""

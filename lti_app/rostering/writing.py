@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import metrics
+from .. import counters
 from ..extensions import db
 from ..lti.models import Tenant
 from ..timeutil import utcnow
@@ -431,7 +431,7 @@ def record_event(job: RosteringJob, kind: str, facts: dict[str, Any] | None = No
     with what the alert says beyond the job (``facts``)."""
     db.session.add(JobEvent(tenant_id=job.tenant_id, job=job, kind=kind, facts=facts))
     if kind in {status.value for status in JobStatus}:  # a final status (not held, undone…)
-        metrics.JOBS_FINISHED.labels(kind, job.trigger).inc()
+        counters.JOBS_FINISHED.labels(kind, job.trigger).inc()
 
 
 def record_news(tenant_id: int, facts: dict[str, Any], kind: str = SETTINGS) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import g, render_template, request
+from flask import Blueprint, g, render_template, request
 from sqlalchemy import bindparam, select
 
 from ..alerts import guard, recipients, stuck
@@ -21,12 +21,17 @@ from ..extensions import db, reads_only
 from ..lti.models import Tenant
 from ..lti.permissions import Need, may
 from ..lti.tokens import require_launch
-from ..rostering import approvals, blackouts, bp, reading, retention, sync
+from ..rostering import approvals, blackouts, reading, retention, sync
 from ..rostering.models import HistoryPolicy
 from ..rostering.schedule import describe_interval
 from ..rostering.templating import duration
-from ..rostering.views import health_section, int_arg, job_filter
 from ..timeutil import utcnow
+
+# The SIS Integration page's blueprint: every /rostering/ route is here, in the module named for
+# what it acts on.
+bp = Blueprint("rostering", __name__, url_prefix="/rostering")
+
+from .jobs import health_section, int_arg, job_filter  # noqa: E402  (its routes too)
 
 # The institution's own settings of every room in one round trip, built once (the page pays for
 # it on every load): its Canvas connection and whether an API key lets its admins connect, its

@@ -10,10 +10,10 @@ from flask import Response, g, render_template, request, stream_with_context
 from .. import activity
 from ..activity.models import Activity
 from ..lti.tokens import require_launch
-from ..rostering import bp
 from ..rostering.export import line_of, safe_cell
 from ..rostering.templating import iso_time
 from ..timeutil import utcnow
+from . import bp
 
 HEADER = ("Time (UTC)", "Who", "Canvas user or token id", "Acting as", "Action", "Action tried",
           "Subject", "Before", "After", "Request id")  # fmt: skip

@@ -20,8 +20,8 @@ from ..extensions import db
 from ..i18n import N_
 from ..lti.permissions import Need, require, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import approvals, bp, reading
-from . import render_tab
+from ..rostering import approvals, reading
+from . import bp, render_tab
 
 _CHANNELS = {channel.value: channel for channel in Channel}
 

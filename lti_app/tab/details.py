@@ -12,8 +12,9 @@ from ..canvas import actions, connections, error_rows
 from ..canvas.models import ErrorRead
 from ..extensions import db
 from ..lti.tokens import require_launch
-from ..rostering import bp, canvas_imports, messages
+from ..rostering import canvas_imports, messages
 from ..rostering.models import RosteringJob
+from . import bp
 
 
 @bp.route("/jobs/<public_id>/details")

@@ -11,9 +11,9 @@ from .. import activity
 from ..extensions import db
 from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import bp, retention
+from ..rostering import retention
 from ..rostering.models import HistoryPolicy
-from . import render_tab
+from . import bp, render_tab
 
 
 @bp.post("/history")

@@ -19,10 +19,11 @@ from ..canvas.models import ActionKind
 from ..i18n import N_
 from ..lti.permissions import Need, may, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import bp, canvas_imports, reading
+from ..rostering import canvas_imports, reading
 from ..rostering.models import RosteringJob
 from ..rostering.templating import get_locale_name, number
 from ..timeutil import utcnow
+from . import bp
 
 CHANGES = ("deleted", "concluded", "deactivated", "created")  # Canvas's statistics an undo reverts
 

@@ -18,9 +18,9 @@ from ..alerts.models import AlertSettings
 from ..extensions import db
 from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import blackouts, bp
+from ..rostering import blackouts
 from ..timeutil import zone_or_utc
-from . import render_tab
+from . import bp, render_tab
 
 
 def _day(name: str) -> date | None:

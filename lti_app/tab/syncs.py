@@ -11,8 +11,8 @@ from werkzeug.wrappers import Response
 from .. import activity
 from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import blackouts, bp, sync
-from . import render_tab
+from ..rostering import blackouts, sync
+from . import bp, render_tab
 
 
 def _back_to_list() -> Response:

@@ -14,8 +14,7 @@ from .. import activity
 from ..api import tokens
 from ..lti.permissions import Need, requires
 from ..lti.tokens import require_launch, tool_url
-from ..rostering import bp
-from . import render_tab
+from . import bp, render_tab
 
 
 @bp.post("/tokens")

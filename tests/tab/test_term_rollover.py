@@ -44,6 +44,12 @@ def scheduled(tenant_ids):
     return sync.get_schedule(tenant_ids["dep-a"])
 
 
+def institution_a(registered) -> list[str]:
+    """The CLI options naming the first institution."""
+    return ["--issuer", registered.issuer, "--client-id", registered.client_id,
+            "--deployment-id", "dep-a"]  # fmt: skip
+
+
 def add(
     tenant_id: int,
     start: date,
@@ -188,14 +194,7 @@ def test_at_most_20_blackouts(client, scheduled, launch_as, tenant_ids):
 
 
 def test_the_operators_blackout_commands(runner, scheduled, registered, tenant_ids):
-    who = [
-        "--issuer",
-        registered.issuer,
-        "--client-id",
-        registered.client_id,
-        "--deployment-id",
-        "dep-a",
-    ]
+    who = institution_a(registered)
     added = runner.invoke(
         args=[
             "schedule",
@@ -333,14 +332,7 @@ def test_an_allowance_is_recorded_and_told(client, launch_as, tenant_ids, smtp):
 
 
 def test_the_operators_allowance_command(runner, registered, tenant_ids, api):
-    who = [
-        "--issuer",
-        registered.issuer,
-        "--client-id",
-        registered.client_id,
-        "--deployment-id",
-        "dep-a",
-    ]
+    who = institution_a(registered)
     done = runner.invoke(
         args=[
             "alerts",
@@ -377,14 +369,7 @@ def test_additions_only_skips_deletes_instead_of_holding(api, client, launch_as)
 def test_the_reference_agent_imports_with_skip_deletes(
     tool_url, api_tokens, canvas, runner, registered, tenant_ids
 ):
-    who = [
-        "--issuer",
-        registered.issuer,
-        "--client-id",
-        registered.client_id,
-        "--deployment-id",
-        "dep-a",
-    ]
+    who = institution_a(registered)
     assert (
         runner.invoke(
             args=[

@@ -1,4 +1,6 @@
-"""The Rostering tab's pages. Every view is behind a launch token and scoped to its tenant."""
+"""The Rostering tab's jobs list around the page: live status, each job's JSON and files, the
+errors and jobs CSV downloads, and the sync health section rendered once per change. Every
+view is behind a launch token and scoped to its tenant."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from .. import activity
 from ..extensions import db, reads_only
 from ..i18n import N_
 from ..lti.tokens import require_launch
+from ..rostering import export, filters, health, messages, reading
+from ..rostering.templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 from ..timeutil import utcnow
-from . import bp, export, filters, health, messages, reading
-from .templating import get_locale_name, iso_time, local_time, status_badge, tool_word
+from . import bp
 
 
 def int_arg(name: str, default: int) -> int:

@@ -1,5 +1,7 @@
-"""``flask history ...``: how long each institution keeps its Rostering Jobs history, and the
-purge (the worker runs it once a day)."""
+"""The operator's commands for an institution's job store: ``flask history`` (how long its
+Rostering Jobs history is kept, and the purge the worker runs once a day) and ``flask schedule
+blackout`` (its sync blackouts). Each change is recorded in the activity trail, as the tab's
+are; they live above the job store (which knows nothing of who does what)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from .. import activity
-from ..extensions import db
-from ..lti.cli import tenant_option, tenant_options
-from ..lti.models import Tenant
-from . import blackouts, retention
+from . import activity
+from .extensions import db
+from .lti.cli import tenant_option, tenant_options
+from .lti.models import Tenant
+from .rostering import blackouts, retention
 
 history_cli = AppGroup("history", help="How long each institution's history is kept.")
 
