@@ -128,4 +128,4 @@ def disconnect() -> Response:
         else "",
     )  # fmt: skip
     connections.disconnect(g.launch.tenant_id)
-    return redirect(tool_url("rostering.index"), 303)
+    return redirect(tool_url("rostering.settings_page", _anchor="canvas-heading"), 303)

@@ -1,14 +1,15 @@
-"""The Rostering tab, composed: the job store's schedule, health and jobs list, with the rooms
-that stand beside it (the Canvas connection, the alerts and the change guard's held syncs),
-and the actions of its Alerts section (``alerts.py``). It lives above them all, so none of
-them needs to know of another."""
+"""The SIS Integration page, composed: the Rostering tab (the job store's schedule, health and
+jobs list, with held syncs and live status) and the Settings tab (the Canvas connection,
+blackouts, Alerts, the change guard, agent tokens, History), with the Activity tab beside them
+(``activity.py``). It lives above every room it shows, so none of them needs to know of
+another; each action is in the module named for what it acts on."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, Response, g, redirect, render_template, request
 from sqlalchemy import bindparam, select
 
 from ..alerts import guard, recipients, stuck
@@ -20,7 +21,7 @@ from ..canvas.models import CanvasApiKey, CanvasConnection
 from ..extensions import db, reads_only
 from ..lti.models import Tenant
 from ..lti.permissions import Need, may
-from ..lti.tokens import require_launch
+from ..lti.tokens import require_launch, tool_url
 from ..rostering import approvals, blackouts, reading, retention, sync
 from ..rostering.models import HistoryPolicy
 from ..rostering.schedule import describe_interval
@@ -51,10 +52,36 @@ _SETTINGS = (
 )
 
 
+def _settings(tenant: Tenant, now: datetime) -> dict[str, Any]:
+    """What both pages show of the institution's settings, from one round trip, with who may
+    act and the notice a redirect brought."""
+    connection, can_connect, guard_row, policy = db.session.execute(
+        _SETTINGS,
+        {"tenant_id": tenant.id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
+    ).one()
+    return dict(
+        canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
+        queued_imports=actions.queued_imports(tenant.id) if connection else 0,
+        guard_row=guard_row,
+        guard=guard.Thresholds.of(guard_row),
+        # The guard as the agent reads it: the allowance, additions only.
+        guard_now=guard.document(guard_row, now),
+        policy=policy,
+        email_configured=recipients.email_configured(),
+        alert_recipients=recipients.for_tenant(tenant.id),
+        in_blackout=blackouts.current(tenant.id, now),
+        may_act=may(g.launch, Need.ACT),
+        may_manage=may(g.launch, Need.MANAGE),
+        needs=Need,
+        notice=request.args.get("notice", ""),
+    )
+
+
 def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
-    """The tab for ``g.launch``, with ``extra`` for its Alerts section (a problem with what
-    the admin sent, a webhook's secret shown once)."""
-    tenant_id = g.launch.tenant_id
+    """The Rostering tab for ``g.launch``: Schedule, held syncs, the problems an admin must
+    fix in Settings, sync health and the Rostering Jobs list; ``extra`` for what a refused
+    action says (a sync asked for in a blackout, a hold decided already)."""
+    tenant = g.launch.tenant
     seek = reading.Seek(
         after=reading.decode_key(request.args.get("after")),
         before=reading.decode_key(request.args.get("before")),
@@ -63,23 +90,19 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
     jobs_filter = job_filter()
     narrowed = jobs_filter.active
     jobs = reading.list_jobs(
-        tenant_id,
+        tenant.id,
         int_arg("page", 1),
         int_arg("per_page", reading.DEFAULT_PER_PAGE),
         seek,
         narrow=jobs_filter.where if narrowed else None,
-        total=jobs_filter.count(tenant_id) if narrowed else None,
+        total=jobs_filter.count(tenant.id) if narrowed else None,
         params=jobs_filter.params(),
     )
-    overview = sync.overview(tenant_id)
+    overview = sync.overview(tenant.id)
     schedule = overview.schedule
     now = utcnow()
-    tenant = g.launch.tenant
-    connection, can_connect, guard_row, policy = db.session.execute(
-        _SETTINGS,
-        {"tenant_id": tenant_id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
-    ).one()
-    stuck_minutes = stuck.minutes_of(guard_row)
+    settings = _settings(tenant, now)
+    stuck_minutes = stuck.minutes_of(settings.pop("guard_row"))
     page = render_template(
         "rostering/index.html",
         jobs=jobs,
@@ -88,30 +111,35 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         schedule=schedule,
         interval=describe_interval(schedule) if schedule else "",
         next_run=blackouts.next_run_outside(schedule, now) if schedule else None,
-        blackout_list=blackouts.upcoming(tenant_id, now),
-        in_blackout=blackouts.current(tenant_id, now),
-        # The guard as the agent reads it: the allowance, additions only.
-        guard_now=guard.document(guard_row, now),
         running=overview.running,
         pending_request=overview.pending_request,
-        canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
-        holds=approvals.pending(tenant_id),
-        alert_recipients=recipients.for_tenant(tenant_id),
-        email_configured=recipients.email_configured(),
-        guard=guard.Thresholds.of(guard_row),
-        history=retention.keeping_of(policy),
-        history_choices=retention.CHOICES,
-        # Undo and stop (tab/imports.py): what each row offers, what is under way, who may.
+        holds=approvals.pending(tenant.id),
+        # Undo and stop (tab/imports.py): what each row offers and what is under way.
         undo_since=now - timedelta(days=actions.UNDO_DAYS),
-        underway=actions.underway(tenant_id, [job.id for job in jobs.jobs]),
-        queued_imports=actions.queued_imports(tenant_id) if connection else 0,
-        may_act=may(g.launch, Need.ACT),
-        may_manage=may(g.launch, Need.MANAGE),
-        needs=Need,
+        underway=actions.underway(tenant.id, [job.id for job in jobs.jobs]),
         stuck_before=now - timedelta(minutes=stuck_minutes),
         stuck_for=duration(stuck_minutes),
+        **settings,
+        **extra,
+    )
+    return page, status
+
+
+def render_settings(status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The Settings tab for ``g.launch``: the Canvas connection, blackouts, Alerts with the
+    change guard and term rollover, the agent's tokens and History; ``extra`` for what the
+    admin sent that was refused, or a secret shown once."""
+    tenant = g.launch.tenant
+    now = utcnow()
+    settings = _settings(tenant, now)
+    settings.pop("guard_row")
+    page = render_template(
+        "rostering/settings.html",
+        blackout_list=blackouts.upcoming(tenant.id, now),
+        history=retention.keeping_of(settings.pop("policy")),
+        history_choices=retention.CHOICES,
         agent_tokens=agent_tokens.list_tokens(tenant),
-        notice=request.args.get("notice", ""),
+        **settings,
         **extra,
     )
     return page, status
@@ -121,8 +149,22 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
 @reads_only
 @require_launch
 def index() -> tuple[str, int]:
-    """The Rostering tab: Schedule, held syncs, Canvas, Alerts, sync health and the list."""
+    """The Rostering tab: Schedule, held syncs, sync health and the Rostering Jobs list."""
     return render_tab()
+
+
+@bp.route("/settings")
+@reads_only
+@require_launch
+def settings_page() -> tuple[str, int]:
+    """The Settings tab: what an admin sets for the institution, each change recorded."""
+    return render_settings()
+
+
+def back_to(page: str, notice: str | None = None, anchor: str | None = None) -> Response:
+    """Show ``page`` (``"index"`` or ``"settings_page"``) again after an action, saying what
+    was done (303: a reload is a GET)."""
+    return redirect(tool_url(f"rostering.{page}", notice=notice, _anchor=anchor), code=303)
 
 
 from . import (  # noqa: E402,F401  (their routes register on import)

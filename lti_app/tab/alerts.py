@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, redirect, request
+from flask import abort, g, request
 from flask_babel import gettext
 from werkzeug.wrappers import Response
 
@@ -19,21 +19,19 @@ from ..alerts.models import AlertSettings, Channel
 from ..extensions import db
 from ..i18n import N_
 from ..lti.permissions import Need, require, requires
-from ..lti.tokens import require_launch, tool_url
+from ..lti.tokens import require_launch
 from ..rostering import approvals, reading
-from . import bp, render_tab
+from . import back_to, bp, render_settings, render_tab
 
 _CHANNELS = {channel.value: channel for channel in Channel}
 
 
-def _back(notice: str, anchor: str | None = "alerts") -> Response:
-    """Show the tab again (at the Alerts section), saying what was done (303: a reload is a
-    GET)."""
-    return redirect(tool_url("rostering.index", notice=notice, _anchor=anchor), code=303)
+def _back(notice: str) -> Response:
+    return back_to("settings_page", notice, "alerts")
 
 
 def _refused(exc: recipients.RecipientRefused) -> tuple[str, int]:
-    return render_tab(422, alerts_problem=gettext(exc.text, **exc.values))
+    return render_settings(422, alerts_problem=gettext(exc.text, **exc.values))
 
 
 @bp.post("/alerts/recipients")
@@ -75,7 +73,7 @@ def add_recipient() -> Any:
         return _refused(exc)
     if secret:
         # Shown this once: the receiver verifies signatures with it.
-        return render_tab(201, new_secret=secret)
+        return render_settings(201, new_secret=secret)
     return _back("recipient-added")
 
 
@@ -147,7 +145,7 @@ def configure_guard() -> Any:
         )
     except ValueError:
         db.session.rollback()
-        return render_tab(
+        return render_settings(
             422,
             alerts_problem=gettext(
                 "The change guard needs a percentage from 1 to 100 and a count of at least 1."
@@ -171,5 +169,5 @@ def decide(public_id: str, decision: str) -> Any:
         on_decided=lambda: activity.record(job.tenant_id, f"hold.{decision}d", subject=public_id),
     )
     if outcome.decided:
-        return _back("hold-" + decision + "d", anchor=None)
+        return back_to("index", "hold-" + decision + "d")
     return render_tab(409, decided_already=outcome.approval)

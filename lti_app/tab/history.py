@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, redirect, request
+from flask import g, request
 from flask_babel import gettext
 
 from .. import activity
 from ..extensions import db
 from ..lti.permissions import Need, requires
-from ..lti.tokens import require_launch, tool_url
+from ..lti.tokens import require_launch
 from ..rostering import retention
 from ..rostering.models import HistoryPolicy
-from . import bp, render_tab
+from . import back_to, bp, render_settings
 
 
 @bp.post("/history")
@@ -27,7 +27,7 @@ def keep_history() -> Any:
     offered = years is None or years in retention.CHOICES
     if not offered or (ceiling and (years is None or years > ceiling)):
         # Not one of the choices, or over the operator's ceiling (offered disabled).
-        return render_tab(
+        return render_settings(
             422, history_problem=gettext("Choose one of the lengths of history offered.")
         )
     before = retention.keeping_of(db.session.get(HistoryPolicy, g.launch.tenant_id)).chosen
@@ -38,4 +38,4 @@ def keep_history() -> Any:
         after={"years": years or "forever"},
     )
     retention.keep(g.launch.tenant_id, years, g.launch.user_name)
-    return redirect(tool_url("rostering.index", notice="history-saved", _anchor="history"), 303)
+    return back_to("settings_page", "history-saved", "history")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, g, redirect, request
+from flask import abort, g, request
 from flask_babel import gettext
 from werkzeug.wrappers import Response
 
@@ -17,10 +17,10 @@ from ..alerts import guard
 from ..alerts.models import AlertSettings
 from ..extensions import db
 from ..lti.permissions import Need, requires
-from ..lti.tokens import require_launch, tool_url
+from ..lti.tokens import require_launch
 from ..rostering import blackouts
 from ..timeutil import zone_or_utc
-from . import bp, render_tab
+from . import back_to, bp, render_settings
 
 
 def _day(name: str) -> date | None:
@@ -31,7 +31,7 @@ def _day(name: str) -> date | None:
 
 
 def _back(notice: str, anchor: str) -> Response:
-    return redirect(tool_url("rostering.index", notice=notice, _anchor=anchor), code=303)
+    return back_to("settings_page", notice, anchor)
 
 
 @bp.post("/blackouts")
@@ -42,7 +42,8 @@ def add_blackout() -> Any:
     starts_on, ends_on = _day("from"), _day("to")
     reason = request.form.get("reason", "").strip()
     if starts_on is None or ends_on is None:
-        return render_tab(422, blackout_problem=gettext("Give the blackout's first and last day."))
+        problem = gettext("Give the blackout's first and last day.")
+        return render_settings(422, blackout_problem=problem)
     tenant_id = g.launch.tenant_id
     zone = blackouts.zone_of(tenant_id, g.launch.timezone)
     try:
@@ -51,7 +52,7 @@ def add_blackout() -> Any:
         )
     except blackouts.BlackoutRefused as exc:
         db.session.rollback()
-        return render_tab(422, blackout_problem=gettext(exc.text, **exc.values))
+        return render_settings(422, blackout_problem=gettext(exc.text, **exc.values))
     activity.record(
         tenant_id, "blackout.added", subject=reason,
         after={"from": starts_on.isoformat(), "to": ends_on.isoformat(), "timezone": zone},
@@ -100,7 +101,7 @@ def allow_more() -> Any:
         )  # fmt: skip
     except ValueError:
         db.session.rollback()
-        return render_tab(
+        return render_settings(
             422,
             alerts_problem=gettext(
                 "An allowance needs a percentage from 1 to 100, a count of at least 1, a reason, "
@@ -141,7 +142,7 @@ def additions_only() -> Any:
         guard.set_additions_only(tenant_id, starts_on, ends_on, zone)
     except ValueError:
         db.session.rollback()
-        return render_tab(
+        return render_settings(
             422,
             alerts_problem=gettext(
                 "Additions only needs a first and last day, ending today or later, a year at most."

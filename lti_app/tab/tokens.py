@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, redirect, request
+from flask import abort, g, request
 from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from .. import activity
 from ..api import tokens
 from ..lti.permissions import Need, requires
-from ..lti.tokens import require_launch, tool_url
-from . import bp, render_tab
+from ..lti.tokens import require_launch
+from . import back_to, bp, render_settings
 
 
 @bp.post("/tokens")
@@ -25,17 +25,17 @@ def create_token() -> Any:
     name = request.form.get("name", "").strip()
     if not 1 <= len(name) <= 255:
         problem = gettext("Name the token (what it is for, e.g. “OneRoster agent”).")
-        return render_tab(422, tokens_problem=problem)
+        return render_settings(422, tokens_problem=problem)
     if tokens.live_count(g.launch.tenant_id) >= tokens.MAX_LIVE:
         problem = gettext(
             "This institution has %(num)s live tokens, the most it may have: revoke one first.",
             num=tokens.MAX_LIVE,
         )
-        return render_tab(422, tokens_problem=problem)
+        return render_settings(422, tokens_problem=problem)
     activity.record(g.launch.tenant_id, "token.created", subject=name)
     _, plain = tokens.create(g.launch.tenant, name, created_by=g.launch.user_name)
     api_base = request.host_url.rstrip("/") + "/api/v1"
-    return render_tab(201, new_token=plain, new_token_name=name, api_base=api_base)
+    return render_settings(201, new_token=plain, new_token_name=name, api_base=api_base)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -48,4 +48,4 @@ def revoke_token(token_id: int) -> Response:
         abort(404)
     activity.record(g.launch.tenant_id, "token.revoked", subject=token.name)
     tokens.revoke(g.launch.tenant, token_id)
-    return redirect(tool_url("rostering.index", notice="token-revoked", _anchor="tokens"), 303)
+    return back_to("settings_page", "token-revoked", "tokens")

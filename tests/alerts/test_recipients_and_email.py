@@ -18,11 +18,11 @@ from .test_delivery import _finish, _job
 
 @pytest.fixture
 def tab(client, launcher):
-    """The Alpha College admin's launch token, and the tab's HTML as they see it."""
+    """The Alpha College admin's launch token, and the Settings tab's HTML as they see it."""
     token = launcher.admin_token("dep-a")
 
     def page() -> str:
-        return client.get("/rostering/", query_string={"launch_token": token}).get_data(
+        return client.get("/rostering/settings", query_string={"launch_token": token}).get_data(
             as_text=True
         )
 
@@ -217,7 +217,7 @@ def test_another_institution_can_neither_see_nor_manage_nor_hear(
     alpha = add_email("alpha-ops@alpha.example.edu")
     add_email("beta-ops@beta.example.edu", deployment="dep-b")
     beta = launcher.admin_token("dep-b")
-    page = client.get("/rostering/", query_string={"launch_token": beta}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": beta}).get_data(True)
     assert "alpha-ops@" not in page and "beta-ops@" in page
     for action in ("remove", "test"):
         answer = client.post(

@@ -90,6 +90,7 @@ def test_every_page_has_no_axe_violations(
         for name, path in [
             ("details window", f"/rostering/jobs/{job}/details"),
             ("JSON window", f"/rostering/jobs/{job}/json"),
+            ("settings tab", "/rostering/settings"),
             ("filtered, page 2", "/rostering/?status=completed&status=failed&page=2&per_page=5"),
             ("a bad filter", "/rostering/?from=yesterday"),
             ("not found page", "/rostering/jobs/nope/details"),
@@ -113,7 +114,7 @@ def test_every_page_has_no_axe_violations(
             # frame outside the window.
             shot = axe_context.new_page()
             shot.goto(_tool_frame(page).url)
-            expect(shot.locator("#alerts-heading")).to_be_visible()
+            expect(shot.locator("#jobs-heading")).to_be_visible()
             shot.screenshot(path=str(folder / name), full_page=True)
             shot.close()
 

@@ -34,6 +34,7 @@ def app_overrides(smtp) -> dict[str, object]:
 
 def test_the_admin_adds_their_address_and_a_test_arrives(context, open_course, smtp):
     _, frame = open_course(context)
+    frame.get_by_role("link", name="Settings").click()
     address = frame.get_by_label("Email address")
     expect(address).to_have_value("avery.admin@alpha.example.edu")
     frame.get_by_role("button", name="Add", exact=True).click()

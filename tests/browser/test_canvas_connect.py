@@ -30,7 +30,8 @@ def test_connect_to_canvas_from_the_iframe_in_a_window_of_its_own(
     context, open_course, canvas_launches, tenant_ids
 ):
     _, frame = open_course(context)
-    expect(frame.get_by_role("heading", name="Canvas SIS imports")).to_be_visible(timeout=15_000)
+    frame.get_by_role("link", name="Settings").click(timeout=15_000)
+    expect(frame.get_by_role("heading", name="Canvas SIS imports")).to_be_visible()
 
     with context.expect_page() as opened:
         frame.get_by_role("button", name=re.compile("^Connect to Canvas")).click()

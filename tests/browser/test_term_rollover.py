@@ -31,11 +31,14 @@ def test_adding_a_blackout_moves_next_run(context, open_course, registered, sche
     _, frame = open_course(context)
     next_run = frame.locator('td[data-label="Next Run"]')
     expect(next_run).not_to_contain_text("blackout", timeout=15_000)
+    frame.get_by_role("link", name="Settings").click()
     frame.locator('input[name="from"]').first.fill(today.isoformat())
     frame.locator('input[name="to"]').first.fill((today + timedelta(days=3)).isoformat())
     frame.locator('input[name="reason"]').first.fill("Winter break")
     frame.get_by_role("button", name="Add a blackout").click()
     expect(frame.get_by_text("Blackout added: Next Run skips it.")).to_be_visible()
+    frame.get_by_role("link", name="Rostering").click()
+    expect(frame.get_by_role("status")).to_contain_text("A sync blackout is on: Winter break")
     expect(next_run).to_contain_text("after the Winter break blackout")
     day_after = today + timedelta(days=4)
     when = f"{day_after.isoformat()}T02:00:00Z"
@@ -60,7 +63,9 @@ def test_the_new_controls_have_no_axe_violations(
     registered.locale = locale
     try:
         page, frame = open_course(axe_context)
-        expect(frame.locator("#blackouts-heading")).to_be_visible(timeout=15_000)
+        expect(frame.locator("#jobs-heading")).to_be_visible(timeout=15_000)
+        frame.locator("a.tabs__tab").nth(1).click()  # Settings
+        expect(frame.locator("#blackouts-heading")).to_be_visible()
         expect(frame.locator("#allowance-heading")).to_be_visible()
         found = violations(_tool_frame(page), False)
     finally:

@@ -41,7 +41,7 @@ def test_connect_to_canvas_runs_oauth_and_the_tab_says_who_connected(
     tenant = db.session.get(Tenant, tenant_ids["dep-a"])
     assert (tenant.canvas_api_base_url, tenant.canvas_root_account_id) == (canvas.base_url, "1")
 
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Connect to Canvas" in page and 'target="sis-canvas-connect"' in page
 
     start = client.post("/canvas/connect", data={"launch_token": token})
@@ -65,7 +65,7 @@ def test_connect_to_canvas_runs_oauth_and_the_tab_says_who_connected(
         "1",
     )
     assert list(poll().values()) == ["ok: 12 job(s) changed"]
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Connected by Morgan Registrar on" in page
 
     response = client.post("/canvas/disconnect", data={"launch_token": token})

@@ -240,9 +240,10 @@ def test_a_token_without_the_errors_scope_mirrors_on_and_asks_for_a_reconnect(
     status = runner.invoke(args=["canvas", "status"]).output
     assert "lacks the SIS Import Errors scope" in status
     token = launcher.admin_token("dep-a")
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
-    # A token made by hand: the operator renews it.
-    assert "Ask your SIS Integration operator to reconnect with a token that can read" in page
+    # A token made by hand: the operator renews it; Rostering says so in Settings' words.
+    for path in ("/rostering/", "/rostering/settings"):
+        page = client.get(path, query_string={"launch_token": token}).get_data(as_text=True)
+        assert "Ask your SIS Integration operator to reconnect with a token that can read" in page
     details = client.get(
         f"/rostering/jobs/{job.public_id}/details", query_string={"launch_token": token}
     ).get_data(as_text=True)
@@ -269,6 +270,8 @@ def test_an_oauth_connection_without_the_scope_is_offered_a_reconnect(
     poll()
     token = canvas_launch(launcher, canvas)
     page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    assert "Reconnect to Canvas to keep every error row" in page and "Open Settings</a>" in page
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Reconnect to Canvas to keep every error row" in page
     assert "Reconnect to Canvas</button>" in page.replace(
         ' <span class="sr-only">(opens in a new window)</span>', ""

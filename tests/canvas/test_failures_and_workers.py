@@ -111,6 +111,8 @@ def test_a_401_that_a_refresh_cannot_cure_needs_reconnecting(
     # Canvas's API base URL and root account, as the launch reports them: the tab can reconnect.
     token = canvas_launch(launcher, canvas)
     page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    assert "Connect to Canvas again" in page and "Open Settings</a>" in page
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Connect to Canvas again" in page
     assert "Reconnect to Canvas" in page
 

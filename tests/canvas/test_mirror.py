@@ -251,10 +251,11 @@ def test_the_tab_says_who_connected_and_when(canvas, connect, poll, launcher, cl
     connect()
     poll()
     token = launcher.admin_token("dep-a")
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Canvas SIS imports" in page
     assert "Connected by Test Operator on" in page
-    assert page.count("SIS Import</td>") == 2
+    jobs = client.get("/rostering/", query_string={"launch_token": token}).get_data(True)
+    assert jobs.count("SIS Import</td>") == 2
 
 
 def test_a_connection_to_another_account_starts_the_history_over(canvas, connect, tenant_ids):

@@ -94,20 +94,20 @@ def test_the_operators_ceiling_holds_every_institution(app, history, tenant_ids,
 
 def test_the_admin_chooses_in_the_tab(app, launcher, client, history, tenant_ids):
     token = launcher.admin_token("dep-a")
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Every sync is kept." in page
     saved = client.post("/rostering/history", data={"launch_token": token, "years": "3"})
     assert saved.status_code == 303
     assert retention.keeping(tenant_ids["dep-a"]).chosen == 3
     assert retention.keeping(tenant_ids["dep-b"]).chosen is None
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Syncs are kept for 3 years after their last update" in page
     refused = client.post("/rostering/history", data={"launch_token": token, "years": "4"})
     assert refused.status_code == 422
     assert "Choose one of the lengths of history offered." in refused.get_data(as_text=True)
     # Under a ceiling, longer choices are offered disabled and refused.
     app.config["HISTORY_MAX_YEARS"] = 2
-    page = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+    page = client.get("/rostering/settings", query_string={"launch_token": token}).get_data(True)
     assert "Your SIS Integration operator keeps at most 2 years." in page
     assert '<option value="forever" disabled>' in page
     assert (

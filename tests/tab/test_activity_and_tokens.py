@@ -42,7 +42,7 @@ def test_anyone_who_gets_in_adds_tests_and_removes_their_own_address_only(
     client, world, launch_as, smtp
 ):
     token = launch_as("")  # a sub-account admin: no SIS permission at all
-    tab = page(client, "/rostering/", token)
+    tab = page(client, "/rostering/settings", token)
     assert "Add your own address" in tab and OWN_EMAIL in tab
     own = {"launch_token": token, "channel": "email", "address": OWN_EMAIL.upper()}
     own["events"] = "failed"
@@ -66,9 +66,12 @@ def test_anyone_who_gets_in_adds_tests_and_removes_their_own_address_only(
 def test_a_look_only_admin_sees_what_each_control_needs_and_no_live_button(
     client, world, launch_as
 ):
-    look = page(client, "/rostering/", launch_as(""))
-    act = page(client, "/rostering/", launch_as("import_sis"))
-    manage = page(client, "/rostering/", launch_as("import_sis,manage_sis"))
+    def both_tabs(token: str) -> str:
+        return page(client, "/rostering/", token) + page(client, "/rostering/settings", token)
+
+    look = both_tabs(launch_as(""))
+    act = both_tabs(launch_as("import_sis"))
+    manage = both_tabs(launch_as("import_sis,manage_sis"))
     live = {
         "Sync now": "/rostering/sync_requests",
         "Pause": "/rostering/schedule/pause",
@@ -118,7 +121,7 @@ def test_a_token_made_in_the_tab_works_at_once_and_dies_at_once(
         args=["api-token", "list", "--issuer", world_issuer(client), *ISSUER_ARGS]
     ).output
     assert "Nightly agent" in listed and "by Avery Admin" in listed
-    assert "<td>OneRoster agent</td>" in page(client, "/rostering/", token)
+    assert "<td>OneRoster agent</td>" in page(client, "/rostering/settings", token)
 
     made_id = db.session.scalar(select(ApiToken.id).where(ApiToken.name == "Nightly agent"))
     assert (
