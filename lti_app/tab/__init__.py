@@ -68,7 +68,6 @@ def _settings(tenant: Tenant, now: datetime) -> dict[str, Any]:
         guard_now=guard.document(guard_row, now),
         policy=policy,
         email_configured=recipients.email_configured(),
-        alert_recipients=recipients.for_tenant(tenant.id),
         in_blackout=blackouts.current(tenant.id, now),
         may_act=may(g.launch, Need.ACT),
         may_manage=may(g.launch, Need.MANAGE),
@@ -119,6 +118,9 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         underway=actions.underway(tenant.id, [job.id for job in jobs.jobs]),
         stuck_before=now - timedelta(minutes=stuck_minutes),
         stuck_for=duration(stuck_minutes),
+        # Recipients who expect email from a server with none: read only when that can be.
+        email_unsent=not settings["email_configured"]
+        and any(r.is_email for r in recipients.for_tenant(tenant.id)),
         **settings,
         **extra,
     )
@@ -139,6 +141,7 @@ def render_settings(status: int = 200, **extra: Any) -> tuple[str, int]:
         history=retention.keeping_of(settings.pop("policy")),
         history_choices=retention.CHOICES,
         agent_tokens=agent_tokens.list_tokens(tenant),
+        alert_recipients=recipients.for_tenant(tenant.id),
         **settings,
         **extra,
     )
