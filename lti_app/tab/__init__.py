@@ -52,21 +52,16 @@ _SETTINGS = (
 )
 
 
-def _settings(tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """What both pages show of the institution's settings, from one round trip, with who may
-    act and the notice a redirect brought."""
+def _shared(tenant: Tenant, now: datetime) -> tuple[dict[str, Any], Any, Any]:
+    """What both pages show of the institution's settings (from one round trip), who may act
+    and the notice a redirect brought; with the guard's row and the history policy."""
     connection, can_connect, guard_row, policy = db.session.execute(
         _SETTINGS,
         {"tenant_id": tenant.id, "base_url": normalise_base_url(tenant.canvas_api_base_url)},
     ).one()
-    return dict(
+    shown = dict(
         canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
-        queued_imports=actions.queued_imports(tenant.id) if connection else 0,
-        guard_row=guard_row,
         guard=guard.Thresholds.of(guard_row),
-        # The guard as the agent reads it: the allowance, additions only.
-        guard_now=guard.document(guard_row, now),
-        policy=policy,
         email_configured=recipients.email_configured(),
         in_blackout=blackouts.current(tenant.id, now),
         may_act=may(g.launch, Need.ACT),
@@ -74,6 +69,7 @@ def _settings(tenant: Tenant, now: datetime) -> dict[str, Any]:
         needs=Need,
         notice=request.args.get("notice", ""),
     )
+    return shown, guard_row, policy
 
 
 def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -100,8 +96,8 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
     overview = sync.overview(tenant.id)
     schedule = overview.schedule
     now = utcnow()
-    settings = _settings(tenant, now)
-    stuck_minutes = stuck.minutes_of(settings.pop("guard_row"))
+    shared, guard_row, _ = _shared(tenant, now)
+    stuck_minutes = stuck.minutes_of(guard_row)
     page = render_template(
         "rostering/index.html",
         jobs=jobs,
@@ -116,12 +112,13 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         # Undo and stop (tab/imports.py): what each row offers and what is under way.
         undo_since=now - timedelta(days=actions.UNDO_DAYS),
         underway=actions.underway(tenant.id, [job.id for job in jobs.jobs]),
+        queued_imports=actions.queued_imports(tenant.id) if shared["canvas"].connection else 0,
         stuck_before=now - timedelta(minutes=stuck_minutes),
         stuck_for=duration(stuck_minutes),
         # Recipients who expect email from a server with none: read only when that can be.
-        email_unsent=not settings["email_configured"]
+        email_unsent=not shared["email_configured"]
         and any(r.is_email for r in recipients.for_tenant(tenant.id)),
-        **settings,
+        **shared,
         **extra,
     )
     return page, status
@@ -133,16 +130,17 @@ def render_settings(status: int = 200, **extra: Any) -> tuple[str, int]:
     admin sent that was refused, or a secret shown once."""
     tenant = g.launch.tenant
     now = utcnow()
-    settings = _settings(tenant, now)
-    settings.pop("guard_row")
+    shared, guard_row, policy = _shared(tenant, now)
     page = render_template(
         "rostering/settings.html",
         blackout_list=blackouts.upcoming(tenant.id, now),
-        history=retention.keeping_of(settings.pop("policy")),
+        # The guard as the agent reads it: the allowance, additions only.
+        guard_now=guard.document(guard_row, now),
+        history=retention.keeping_of(policy),
         history_choices=retention.CHOICES,
         agent_tokens=agent_tokens.list_tokens(tenant),
         alert_recipients=recipients.for_tenant(tenant.id),
-        **settings,
+        **shared,
         **extra,
     )
     return page, status
