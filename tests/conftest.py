@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from config.settings import database_url as normalise_url
 from lti_app import create_app
@@ -31,7 +29,7 @@ from lti_app.timeutil import utcnow
 from tests.support import fuzz
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
-from tests.support.servers import SmtpServer, WebhookReceiver
+from tests.support.servers import Served, SmtpServer, WebhookReceiver
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -117,14 +115,10 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def tool_url(app: Flask, platform: TestPlatform) -> Iterator[str]:
     """The tool, served by a real HTTP server; browsers and agents reach it as ``localhost``."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://localhost:{server.server_port}"
-    platform.tool_url = url
-    yield url
-    server.shutdown()
-    thread.join()
+    with Served(app) as served:
+        url = f"http://localhost:{served.port}"
+        platform.tool_url = url
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -216,9 +210,9 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     """A real HTTP server that receives webhooks (answers as a test scripts it)."""
-    receiver, server = WebhookReceiver().serve()
-    yield receiver
-    server.shutdown()
+    receiver = WebhookReceiver()
+    with receiver.serve():
+        yield receiver
 
 
 @dataclass
@@ -243,9 +237,5 @@ class ServedCanvas:
 def canvas() -> Iterator[ServedCanvas]:
     """A stand-in Canvas on its own HTTP server."""
     standin = StandInCanvas()
-    server = make_server("127.0.0.1", 0, standin.wsgi(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield ServedCanvas(standin, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    thread.join()
+    with Served(standin.wsgi()) as served:
+        yield ServedCanvas(standin, f"http://127.0.0.1:{served.port}")

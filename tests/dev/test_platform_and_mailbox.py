@@ -6,14 +6,12 @@ from __future__ import annotations
 import html
 import re
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from lti_app.alerts import outbox, recipients
 from lti_app.canvas import worker
@@ -24,6 +22,7 @@ from lti_app.lti import registry
 from lti_app.lti.models import Platform, Tenant
 from lti_app.rostering import reading
 from lti_app.rostering.models import RosteringJob
+from tests.support.servers import Served
 
 
 @pytest.fixture
@@ -33,12 +32,8 @@ def dev_server(make_app) -> Iterator[tuple[object, int]]:
         REGISTRATION_ALLOWED_HOSTS=["127.0.0.1", "localhost"],
         CANVAS_BACKOFF_SECONDS=0.01,
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, server.server_port
-    server.shutdown()
-    thread.join()
+    with Served(app) as served:
+        yield app, served.port
     with app.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())

@@ -8,7 +8,6 @@ It shares no code with the tool, so the tool is tested against what a platform r
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, request
 from markupsafe import escape
-from werkzeug.serving import make_server
+
+from tests.support.servers import Served
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -377,11 +377,10 @@ class TestPlatform:
             return answer
 
     def start(self, host: str = "127.0.0.1") -> TestPlatform:
-        self._server = make_server(host, 0, self.wsgi(), threaded=True)
-        self.base_url = f"http://{host}:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = Served(self.wsgi(), host)
+        self.base_url = f"http://{host}:{self._server.port}"
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()

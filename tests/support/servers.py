@@ -1,5 +1,6 @@
-"""Real servers for what the tool sends: an SMTP server (aiosmtpd) that keeps every message it
-accepts, and an HTTP receiver for webhooks that answers as each test scripts it."""
+"""Real servers for the tests: ``Served`` puts any WSGI app on a real HTTP server in a thread
+(the tool, the stand-in Canvas, the test platform); an SMTP server (aiosmtpd) keeps every message
+it accepts, and an HTTP receiver for webhooks answers as each test scripts it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,28 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+
+class Served:
+    """A WSGI app on a real HTTP server on a free port, in a thread of its own, until ``stop``
+    (or the end of a ``with`` block), which waits for the thread and closes the socket."""
+
+    def __init__(self, wsgi_app: Any, host: str = "127.0.0.1") -> None:
+        self._server = make_server(host, 0, wsgi_app, threaded=True)
+        self.port: int = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class Inbox:
@@ -101,8 +124,7 @@ class WebhookReceiver:
             environ, start_response
         )
 
-    def serve(self) -> tuple[WebhookReceiver, Any]:
-        server = make_server("127.0.0.1", 0, self, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{server.server_port}"
-        return self, server
+    def serve(self) -> Served:
+        served = Served(self)
+        self.url = f"http://127.0.0.1:{served.port}"
+        return served
