@@ -58,7 +58,7 @@ def add_blackout() -> Any:
         after={"from": starts_on.isoformat(), "to": ends_on.isoformat(), "timezone": zone},
     )  # fmt: skip
     db.session.commit()
-    return _back("blackout-added", "schedule-heading")
+    return _back("blackout-added", "blackouts-heading")
 
 
 @bp.post("/blackouts/<int:blackout_id>/remove")
@@ -75,7 +75,7 @@ def remove_blackout(blackout_id: int) -> Response:
     )  # fmt: skip
     db.session.delete(blackout)
     db.session.commit()
-    return _back("blackout-removed", "schedule-heading")
+    return _back("blackout-removed", "blackouts-heading")
 
 
 @bp.post("/alerts/allowance")
