@@ -20,7 +20,7 @@ from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.rostering import sync
 from lti_app.timeutil import utcnow
-from scripts.bench import Row, settle
+from scripts.benchkit import Row, settle
 from tests.support.launcher import platform_spec
 from tests.support.platform import TestPlatform
 

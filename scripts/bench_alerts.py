@@ -29,7 +29,7 @@ from lti_app.lti.models import Tenant
 from lti_app.rostering import writing
 from lti_app.rostering.models import JobStatus, Trigger
 from lti_app.worker import Loop, Worker, alerts_tick
-from scripts.bench import Row, ServerClock
+from scripts.benchkit import Row, ServerClock
 from tests.support.launcher import https_client, platform_spec
 from tests.support.platform import TestPlatform
 from tests.support.servers import SmtpServer

@@ -17,7 +17,7 @@ from lti_app.dev.standin import StandInCanvas
 from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.rostering import reading
-from scripts.bench import Row, ServerClock, median_ms, settle
+from scripts.benchkit import Row, ServerClock, median_ms, settle
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
 

@@ -25,7 +25,7 @@ from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.rostering.models import JobMessage, RosteringJob
 from lti_app.timeutil import utcnow
-from scripts.bench import Row, ServerClock, settle
+from scripts.benchkit import Row, ServerClock, settle
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
 

@@ -44,7 +44,7 @@ from lti_app.extensions import db
 from lti_app.lti import registry
 from lti_app.lti.models import Tenant
 from lti_app.timeutil import utcnow
-from scripts.bench import REFERENCE_CSV, Row, ServerClock, generate, median_ms, settle
+from scripts.benchkit import REFERENCE_CSV, Row, ServerClock, generate, median_ms, settle
 from scripts.serverctl import start_gunicorn, stop
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform

@@ -37,7 +37,7 @@ from lti_app.lti import registry
 from lti_app.lti.models import Tenant
 from lti_app.rostering import writing
 from lti_app.timeutil import utcnow
-from scripts.bench import Row, ServerClock, jobs, settle
+from scripts.benchkit import Row, ServerClock, jobs, settle
 from tests.support.launcher import Launcher, https_client, platform_spec
 from tests.support.platform import TestPlatform
 

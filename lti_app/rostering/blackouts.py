@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
 from ..i18n import N_
@@ -42,15 +42,16 @@ def span(starts_on: date, ends_on: date, zone_name: str) -> tuple[datetime, date
     return start, end
 
 
+_OF = (
+    select(SyncBlackout)
+    .where(SyncBlackout.tenant_id == bindparam("tenant_id"))
+    .order_by(SyncBlackout.starts_at)
+)
+
+
 def of(tenant_id: int) -> list[SyncBlackout]:
     """The institution's blackouts, soonest first."""
-    return list(
-        db.session.scalars(
-            select(SyncBlackout)
-            .where(SyncBlackout.tenant_id == tenant_id)
-            .order_by(SyncBlackout.starts_at)
-        )
-    )
+    return list(db.session.scalars(_OF, {"tenant_id": tenant_id}))
 
 
 def upcoming(tenant_id: int, now: datetime | None = None) -> list[SyncBlackout]:
@@ -62,7 +63,12 @@ def upcoming(tenant_id: int, now: datetime | None = None) -> list[SyncBlackout]:
 def current(tenant_id: int, now: datetime | None = None) -> SyncBlackout | None:
     """The blackout the institution is in now, if any."""
     now = now or utcnow()
-    return next((b for b in upcoming(tenant_id, now) if as_utc(b.starts_at) <= now), None)
+    return current_among(upcoming(tenant_id, now), now)
+
+
+def current_among(ahead: list[SyncBlackout], now: datetime) -> SyncBlackout | None:
+    """The blackout of ``ahead`` (those not over, soonest first) on at ``now``, if any."""
+    return next((b for b in ahead if as_utc(b.starts_at) <= now < as_utc(b.ends_at)), None)
 
 
 def add(
@@ -130,7 +136,12 @@ class NextRun:
 
 def next_run_outside(schedule: SyncSchedule, now: datetime) -> NextRun:
     """The schedule's first run after ``now`` that falls in no blackout."""
-    blackouts = upcoming(schedule.tenant_id, now)
+    return next_run_among(schedule, upcoming(schedule.tenant_id, now), now)
+
+
+def next_run_among(schedule: SyncSchedule, blackouts: list[SyncBlackout], now: datetime) -> NextRun:
+    """The schedule's first run after ``now`` that falls in none of ``blackouts`` (those not
+    over at ``now``, soonest first)."""
     when, skipped = next_run(schedule, now), None
     for _ in range(MAX_PER_INSTITUTION + 1):
         inside = next(

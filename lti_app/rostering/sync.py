@@ -3,62 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..lti.models import Tenant
 from ..timeutil import utcnow
-from .models import RosteringJob, SyncRequest, SyncRequestStatus, SyncSchedule
-from .reading import Key, any_running, in_sql, newest
+from .models import SyncRequest, SyncRequestStatus, SyncSchedule
 from .writing import JobConflict
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What the Rostering tab shows above the list."""
-
-    schedule: SyncSchedule | None
-    pending_request: SyncRequest | None
-    running: bool  # a sync is In Progress
-    newest: Key | None  # the newest job's place in the list (the health section's cache key)
-
-
-# Built once: every page view runs it, and building it (two entities, three subqueries) cost
-# almost as much as running it (0.4 of 0.9 ms).
-_NEWEST = newest(Tenant.id)
-_OVERVIEW = (
-    select(
-        SyncSchedule,
-        SyncRequest,
-        any_running(Tenant.id),
-        _NEWEST.with_only_columns(RosteringJob.updated_at).scalar_subquery(),
-        _NEWEST.with_only_columns(RosteringJob.id).scalar_subquery(),
-    )
-    .select_from(Tenant)
-    .outerjoin(SyncSchedule, SyncSchedule.tenant_id == Tenant.id)
-    .outerjoin(
-        SyncRequest,
-        and_(
-            SyncRequest.tenant_id == Tenant.id,
-            SyncRequest.status == in_sql(SyncRequestStatus.PENDING.value),
-        ),
-    )
-    .where(Tenant.id == bindparam("tenant_id"))
-)
-
-
-def overview(tenant_id: int) -> Overview:
-    """The tenant's schedule, pending "Sync now" request, whether a sync is running and where
-    its newest job is, in one query (each is at most one row: the tab pays one round trip,
-    not four)."""
-    row = db.session.execute(_OVERVIEW, {"tenant_id": tenant_id}).first()
-    if row is None:
-        return Overview(None, None, False, None)
-    return Overview(row[0], row[1], bool(row[2]), (row[3], row[4]) if row[4] else None)
 
 
 def get_schedule(tenant_id: int) -> SyncSchedule | None:

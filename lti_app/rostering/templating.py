@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -78,10 +79,12 @@ def iso_time(value: datetime | None) -> str:
 def job_url(endpoint: str, public_id: str) -> str:
     """A link to one of a job's pages, with the launch token. The URL is built once per page
     and endpoint and reused for every row (public ids are hex, safe in a path)."""
-    built: dict[str, str] = g.setdefault("job_url_templates", {})
-    if endpoint not in built:
-        built[endpoint] = tool_url(endpoint, public_id="JOB-ID")
-    return built[endpoint].replace("JOB-ID", public_id, 1)
+    built: dict[tuple[str, str], str] = g.setdefault("job_url_templates", {})
+    # By token too: a part of the page rendered to be kept has a placeholder for it.
+    key = (endpoint, g.launch_token)
+    if key not in built:
+        built[key] = tool_url(endpoint, public_id="JOB-ID")
+    return built[key].replace("JOB-ID", public_id, 1)
 
 
 def status_badge(status: str) -> Markup:
@@ -130,7 +133,14 @@ def duration(minutes: int) -> str:
 
 def number(value: int) -> str:
     """A whole number with the admin's language's grouping: "1,000", "1.000", "1 000"."""
-    return format_decimal(value, locale=get_locale_name())
+    return _grouped(value, get_locale_name())
+
+
+@lru_cache(maxsize=4096)
+def _grouped(value: int, locale: str) -> str:
+    # Babel reads the locale's patterns on every call: a page's page numbers and counts
+    # are the same few numbers again and again.
+    return format_decimal(value, locale=locale)
 
 
 # How the chart's day links name a day's syncs, by status.

@@ -5,7 +5,6 @@ view is behind a launch token and scoped to its tenant."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from flask import (
@@ -28,7 +27,7 @@ from ..lti.tokens import require_launch
 from ..rostering import export, filters, health, messages, reading
 from ..rostering.templating import get_locale_name, iso_time, local_time, status_badge, tool_word
 from ..timeutil import utcnow
-from . import bp
+from . import bp, fragments
 
 
 def int_arg(name: str, default: int) -> int:
@@ -38,34 +37,25 @@ def int_arg(name: str, default: int) -> int:
 
 
 HEALTH_TTL = 30.0  # seconds a rendered health section is reused ("12 hours ago" stays true)
-_TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
-_health_cache: dict[tuple[Any, ...], tuple[float, str]] = {}
+_health = fragments.Kept(size=1000, ttl=HEALTH_TTL)
 
 
 def health_section(newest: reading.Key | None) -> Markup:
     """The sync health section, rendered once and reused while the tenant's newest job and the
     admin's zone and language stay the same (at most ``HEALTH_TTL`` seconds): later views, the
-    pager and Refresh, pay nothing for the summary and its chart. The launch token in its day
-    links is put in per request. ``newest`` is the newest job's position
-    (``reading.newest_key``; the tab's overview query brings it along)."""
+    pager and Refresh, pay nothing for the summary and its chart. ``newest`` is the newest
+    job's position (``reading.newest_key``; the tab's state query brings it along)."""
     launch = g.launch
     key = (launch.tenant_id, launch.timezone, get_locale_name(), newest)
-    now = time.monotonic()
-    cached = _health_cache.get(key)
-    if cached is None or now - cached[0] > HEALTH_TTL:
-        token, g.launch_token = g.launch_token, _TOKEN_SLOT
-        try:
-            html = render_template(
+    return fragments.with_token(
+        _health.get(
+            key,
+            lambda: render_template(
                 "rostering/_health.html",
                 health=health.summary(launch.tenant_id, launch.timezone, utcnow()),
-            )
-        finally:
-            g.launch_token = token
-        if len(_health_cache) > 1000:
-            _health_cache.clear()
-        _health_cache[key] = cached = (now, html)
-    # A rendered (escaped) template; the token is URL-safe base64.
-    return Markup(cached[1].replace(_TOKEN_SLOT, g.launch_token))  # noqa: S704
+            ),
+        )
+    )
 
 
 def job_filter() -> filters.JobFilter:

@@ -1,0 +1,266 @@
+"""The tab's read model: what each page of the SIS Integration page shows, read across the
+rooms in as few round trips as they allow and handed to its template as one object.
+
+The institution's state is one statement (``_STATE``): its schedule, a pending Sync now, whether
+a sync runs, where its newest job is, its Canvas connection and whether an API key lets its
+admins connect, its change guard, its history policy, and whether it has anything that needs a
+list of its own (a held sync, a blackout not over, a Canvas import under way). Those lists are
+read only when there is something in them, so a quiet institution's page is three statements:
+the launch, the state, the jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select
+
+from ..alerts import guard, recipients, stuck
+from ..alerts.models import AlertSettings
+from ..api import tokens as agent_tokens
+from ..canvas import actions
+from ..canvas.connections import TabStatus, normalise_base_url
+from ..canvas.models import CanvasApiKey, CanvasConnection
+from ..extensions import db
+from ..lti.models import Tenant
+from ..rostering import approvals, blackouts, filters, reading, retention
+from ..rostering.models import (
+    ApprovalState,
+    HistoryPolicy,
+    JobApproval,
+    JobStatus,
+    RosteringJob,
+    SyncBlackout,
+    SyncRequest,
+    SyncRequestStatus,
+    SyncSchedule,
+)
+from ..rostering.schedule import describe_interval
+
+_IN_PROGRESS = reading.in_sql(JobStatus.IN_PROGRESS.value)
+_NEWEST = reading.newest(Tenant.id)
+
+# Built once (building it costs about what running it does): at most one row of each joined
+# table belongs to an institution, so the statement answers one row.
+_STATE = (
+    select(
+        SyncSchedule,
+        SyncRequest,
+        reading.any_running(Tenant.id),
+        _NEWEST.with_only_columns(RosteringJob.updated_at).scalar_subquery(),
+        _NEWEST.with_only_columns(RosteringJob.id).scalar_subquery(),
+        CanvasConnection,
+        select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
+        AlertSettings,
+        HistoryPolicy,
+        select(JobApproval.job_id)
+        .where(
+            JobApproval.tenant_id == Tenant.id,
+            JobApproval.state == reading.in_sql(ApprovalState.PENDING.value),
+        )
+        .exists(),
+        select(SyncBlackout.id)
+        .where(SyncBlackout.tenant_id == Tenant.id, SyncBlackout.ends_at > bindparam("now"))
+        .exists(),
+        select(RosteringJob.id)
+        .where(
+            RosteringJob.tenant_id == Tenant.id,
+            RosteringJob.status == _IN_PROGRESS,
+            RosteringJob.canvas_sis_import_id.is_not(None),
+        )
+        .exists(),
+    )
+    .select_from(Tenant)
+    .outerjoin(SyncSchedule, SyncSchedule.tenant_id == Tenant.id)
+    .outerjoin(
+        SyncRequest,
+        and_(
+            SyncRequest.tenant_id == Tenant.id,
+            SyncRequest.status == reading.in_sql(SyncRequestStatus.PENDING.value),
+        ),
+    )
+    .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
+    .outerjoin(AlertSettings, AlertSettings.tenant_id == Tenant.id)
+    .outerjoin(HistoryPolicy, HistoryPolicy.tenant_id == Tenant.id)
+    .where(Tenant.id == bindparam("tenant_id"))
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """The institution's state as ``_STATE`` reads it, with the lists it needs."""
+
+    schedule: SyncSchedule | None
+    pending_request: SyncRequest | None
+    running: bool
+    newest: reading.Key | None  # the newest job's place (the health section's cache key)
+    canvas: TabStatus
+    guard_row: AlertSettings | None
+    policy: HistoryPolicy | None
+    holds: list[JobApproval]
+    blackouts: list[SyncBlackout]  # not over yet, soonest first
+    canvas_importing: bool  # a Canvas import of the institution is under way
+
+    @property
+    def guard(self) -> guard.Thresholds:
+        return guard.Thresholds.of(self.guard_row)
+
+    def in_blackout(self, now: datetime) -> SyncBlackout | None:
+        return blackouts.current_among(self.blackouts, now)
+
+
+def state(tenant: Tenant, now: datetime, *, holds: bool = True) -> State:
+    """The institution's state: one round trip, and one more for each list it has (its held
+    syncs only when ``holds``: Settings shows none)."""
+    row = db.session.execute(
+        _STATE,
+        {
+            "tenant_id": tenant.id,
+            "base_url": normalise_base_url(tenant.canvas_api_base_url),
+            "now": now,
+        },
+    ).one()
+    (schedule, pending, running, newest_at, newest_id, connection, can_connect,
+     guard_row, policy, held, blacked_out, importing) = row  # fmt: skip
+    return State(
+        schedule=schedule,
+        pending_request=pending,
+        running=bool(running),
+        newest=(newest_at, newest_id) if newest_id else None,
+        canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
+        guard_row=guard_row,
+        policy=policy,
+        holds=approvals.pending(tenant.id) if held and holds else [],
+        blackouts=blackouts.upcoming(tenant.id, now) if blacked_out else [],
+        canvas_importing=bool(importing),
+    )
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One row of the Rostering Jobs list, as shown: everything its HTML depends on (it is
+    the key its rendered row is kept under, so nothing else may change the row)."""
+
+    public_id: str
+    type: str
+    posted_by: str
+    sis_type: str
+    updated_at: datetime
+    stage: str
+    status: str
+    large_deletion: bool
+    deleted_in_additions_only: bool
+    stuck: bool  # In Progress with no progress for longer than the institution allows
+    action: tuple[str, str] | None  # an undo or stop under way: (kind, requested by)
+    offer: str | None  # "stop" or "undo": what the row offers, if anything
+
+
+def job_rows(
+    jobs: list[RosteringJob], state: State, tenant_id: int, now: datetime
+) -> tuple[JobRow, ...]:
+    """The page's rows as shown, with the undo or stop each offers or has under way."""
+    stuck_before = now - timedelta(minutes=stuck.minutes_of(state.guard_row))
+    undo_since = now - timedelta(days=actions.UNDO_DAYS)
+    from_canvas = [job.id for job in jobs if job.canvas_sis_import_id]
+    underway = actions.underway(tenant_id, from_canvas) if from_canvas else {}
+    rows = []
+    for job in jobs:
+        action, offer = underway.get(job.id), None
+        in_progress = job.status == JobStatus.IN_PROGRESS
+        if job.canvas_sis_import_id and action is None:
+            if in_progress and job.stage.startswith("Canvas Import"):
+                offer = "stop"
+            elif not in_progress and job.created_at >= undo_since:
+                offer = "undo"
+        rows.append(
+            JobRow(
+                public_id=job.public_id,
+                type=job.type,
+                posted_by=job.posted_by,
+                sis_type=job.sis_type,
+                updated_at=job.updated_at,
+                stage=job.stage,
+                status=job.status,
+                large_deletion=bool(job.large_deletion),
+                deleted_in_additions_only=bool(job.deleted_in_additions_only),
+                stuck=in_progress and job.updated_at < stuck_before,
+                action=(action.kind, action.requested_by) if action else None,
+                offer=offer,
+            )
+        )
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class RosteringView:
+    """What the Rostering tab shows: the Schedule, held syncs, the problems an admin fixes in
+    Settings, sync health and the Rostering Jobs list."""
+
+    state: State
+    jobs: reading.JobPage
+    rows: tuple[JobRow, ...]
+    job_filter: filters.JobFilter
+    interval: str
+    next_run: blackouts.NextRun | None
+    in_blackout: SyncBlackout | None
+    stuck_for_minutes: int
+    queued_imports: int  # Canvas's queued imports of the institution, which the tab can stop
+    email_unsent: bool  # recipients expect email from a server that sends none
+
+
+def rostering(
+    tenant: Tenant, jobs_filter: filters.JobFilter, jobs: reading.JobPage, now: datetime
+) -> RosteringView:
+    """The Rostering tab's view of ``tenant`` with ``jobs`` (the page the URL names)."""
+    current = state(tenant, now)
+    schedule = current.schedule
+    email_configured = recipients.email_configured()
+    return RosteringView(
+        state=current,
+        jobs=jobs,
+        rows=job_rows(jobs.jobs, current, tenant.id, now),
+        job_filter=jobs_filter,
+        interval=describe_interval(schedule) if schedule else "",
+        next_run=blackouts.next_run_among(schedule, current.blackouts, now) if schedule else None,
+        in_blackout=current.in_blackout(now),
+        stuck_for_minutes=stuck.minutes_of(current.guard_row),
+        queued_imports=(
+            actions.queued_imports(tenant.id)
+            if current.canvas_importing and current.canvas.connection
+            else 0
+        ),
+        # Read only when it can be true: email is not set up here.
+        email_unsent=not email_configured
+        and any(r.is_email for r in recipients.for_tenant(tenant.id)),
+    )
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    """What the Settings tab shows: the Canvas connection, blackouts, Alerts with the change
+    guard and term rollover, the agent's tokens and History."""
+
+    state: State
+    in_blackout: SyncBlackout | None
+    guard_now: dict[str, Any]  # the guard as the agent reads it: the allowance, additions only
+    history: retention.Keeping
+    history_choices: tuple[Any, ...]
+    agent_tokens: list[Any]
+    alert_recipients: list[Any]
+    email_configured: bool
+
+
+def settings(tenant: Tenant, now: datetime) -> SettingsView:
+    """The Settings tab's view of ``tenant``."""
+    current = state(tenant, now, holds=False)
+    return SettingsView(
+        state=current,
+        in_blackout=current.in_blackout(now),
+        guard_now=guard.document(current.guard_row, now),
+        history=retention.keeping_of(current.policy),
+        history_choices=tuple(retention.CHOICES),
+        agent_tokens=agent_tokens.list_tokens(tenant),
+        alert_recipients=recipients.for_tenant(tenant.id),
+        email_configured=recipients.email_configured(),
+    )

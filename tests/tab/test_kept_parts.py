@@ -1,0 +1,72 @@
+"""The parts of the Rostering tab rendered once and kept (tab/fragments.py): a kept row is the
+same row for whoever looks next, with their own launch token in its links, and a row, a
+language or a zone that changes is rendered afresh."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from lti_app.extensions import db
+from lti_app.rostering import approvals, writing
+from lti_app.rostering.models import JobStatus
+from lti_app.timeutil import utcnow
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+
+
+def page(client, token: str) -> str:
+    return client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
+
+
+def tokens_in_links(html: str) -> set[str]:
+    return {
+        parse_qs(urlsplit(href.replace("&amp;", "&")).query)["launch_token"][0]
+        for href in re.findall(r'href="(/rostering/[^"]*launch_token=[^"]*)"', html)
+    }
+
+
+def rows_of(html: str) -> str:
+    return html[html.index("<tbody>", html.index('id="jobs-heading"')) : html.rindex("</tbody>")]
+
+
+def test_a_kept_row_carries_the_launch_token_of_whoever_looks(client, launcher, make_job):
+    held = make_job(status=JobStatus.IN_PROGRESS, stage="Canvas Import")
+    approvals.hold(held, ["would delete 40 of 120 enrollments"], {"enrollments": {"deleted": 40}})
+    for n in range(3):
+        make_job(external_id=f"kept-{n}", minutes_ago=n + 1)
+    db.session.commit()
+    first, second = launcher.admin_token("dep-a"), launcher.admin_token("dep-a", name="Blake")
+    assert first != second
+    seen_first, seen_second = page(client, first), page(client, second)
+    # The same rows, each view's own token in every link (rows, the held sync's Details).
+    assert rows_of(seen_first).replace(first, "T") == rows_of(seen_second).replace(second, "T")
+    assert tokens_in_links(seen_first) == {first}
+    assert tokens_in_links(seen_second) == {second}
+    assert "LAUNCH-TOKEN-SLOT" not in seen_first + seen_second
+    details = f"/rostering/jobs/{held.public_id}/details?launch_token={second}"
+    assert seen_second.count(f'href="{details}"') == 2  # its row and its hold
+
+
+def test_a_row_that_changes_is_shown_as_it_now_is(client, launcher, make_job, tenant_ids):
+    job = make_job(status=JobStatus.IN_PROGRESS, stage="Data Conversion")
+    token = launcher.admin_token("dep-a")
+    assert 'data-status="in_progress"' in page(client, token)
+    writing.update_job(job, writing.JobChanges(status=JobStatus.FAILED, stage="Canvas Import"))
+    db.session.commit()
+    shown = page(client, token)
+    assert f'data-job-id="{job.public_id}" data-status="failed"' in shown
+    assert 'data-status="in_progress"' not in shown
+
+
+def test_a_kept_row_follows_the_admins_language_and_zone(client, launcher, make_job):
+    job = make_job(status=JobStatus.WARNING, updated_at=utcnow() - timedelta(hours=3))
+    english = rows_of(page(client, launcher.admin_token("dep-a")))
+    spanish = rows_of(page(client, launcher.admin_token(
+        "dep-a", **{CLAIM + "launch_presentation": {"locale": "es"}})))  # fmt: skip
+    tokyo = rows_of(page(client, launcher.admin_token("dep-a", timezone="Asia/Tokyo")))
+    assert "Warning" in english and "Advertencia" in spanish and "Advertencia" not in english
+    assert "MST" in english or "MDT" in english
+    assert "JST" in tokyo
+    assert job.public_id in english and job.public_id in spanish and job.public_id in tokyo
