@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -23,9 +22,10 @@ def test_pages_work_with_the_token_and_no_cookie(launcher, app):
     assert response.status_code == 200
 
 
-def test_each_page_hands_out_a_fresh_token(launcher, client):
+def test_each_page_hands_out_a_fresh_token(launcher, client, time_machine):
+    time_machine.move_to(datetime.now(UTC))
     token = launcher.admin_token("dep-a")
-    time.sleep(1.1)  # tokens carry a timestamp in whole seconds
+    time_machine.shift(1.1)  # tokens carry a timestamp in whole seconds
     html = client.get("/rostering/", query_string={"launch_token": token}).get_data(as_text=True)
     assert "launch_token=" in html
     assert f"launch_token={token}" not in html
@@ -46,9 +46,10 @@ def test_altered_token_is_refused(launcher, client):
 
 
 @pytest.mark.parametrize("app_overrides", [{"LAUNCH_TOKEN_TTL": 1}])
-def test_idle_token_expires(launcher, client):
+def test_idle_token_expires(launcher, client, time_machine):
+    time_machine.move_to(datetime.now(UTC))
     token = launcher.admin_token("dep-a")
-    time.sleep(2.1)
+    time_machine.shift(2.1)
     response = client.get("/rostering/", query_string={"launch_token": token})
     assert response.status_code == 401
     assert OPEN_AGAIN in response.get_data(as_text=True)
