@@ -107,10 +107,11 @@ translations: install
 	$(BIN)/pybabel update --width 100 -i lti_app/translations/messages.pot \
 	  -d lti_app/translations
 
-## lint: ruff, and import-linter's layers (each room imports only the rooms below it)
+## lint: ruff, import-linter's layers (each room imports only the rooms below it) and mypy
 lint: install-dev
 	$(BIN)/ruff check lti_app config tests examples scripts wsgi.py gunicorn.conf.py
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -76,7 +76,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     # One key for every secret the tool keeps (Canvas tokens, webhook URLs…); its first name
     # was CANVAS_TOKEN_KEY, still read when SECRET_STORAGE_KEY is not set.
-    storage_keys = os.environ.get("SECRET_STORAGE_KEY") or os.environ.get("CANVAS_TOKEN_KEY", "")
+    storage_keys = os.environ.get("SECRET_STORAGE_KEY") or os.environ.get("CANVAS_TOKEN_KEY") or ""
     token_keys = storage_keys.replace(",", " ").split()
     if production and not token_keys:
         raise ConfigError(

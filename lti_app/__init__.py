@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:
         # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/Host for absolute URLs.
         hops = app.config["TRUSTED_PROXIES"]
+        # Wrapping wsgi_app is how Flask documents middleware; its type says it is a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
@@ -49,8 +50,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .lti import bp as lti_bp
     from .lti.cli import lti_cli
     from .lti.tokens import tool_url
-    from .rostering.templating import register_filters
     from .tab import bp as rostering_bp
+    from .tab.templating import register_filters
     from .worker import canvas_worker_command, worker_command
 
     app.register_blueprint(lti_bp)

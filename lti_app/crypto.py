@@ -125,9 +125,9 @@ secrets_cli = AppGroup("secrets", help="The secrets the tool keeps, encrypted at
 def rotate_key_command() -> None:
     """Re-encrypt every stored secret with the first key of SECRET_STORAGE_KEY; fails while
     any value still needs a key that is not listed (so the old key must not be dropped)."""
-    from .extensions import db  # the app's session (ground floor: crypto itself needs none)
+    from .extensions import Model, db  # the app's session (crypto itself needs none)
 
-    done = rotate_all(db.session, db.Model.registry)
+    done = rotate_all(db.session, Model.registry)
     click.echo(f"Re-encrypted {done.rotated} value(s) with the current key.")
     if done.unreadable:
         listed = ", ".join(done.unreadable[:20])

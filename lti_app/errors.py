@@ -144,7 +144,7 @@ def register(app: Flask) -> None:
                     "A value could not be stored: it is out of range or not text the database "
                     "accepts."
                 ),
-                [{"field": "body", "message": _first_line(exc.orig)}],
+                [{"field": "body", "message": _first_line(exc.orig or exc)}],
             )
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             log.error("database unavailable: %s", exc.orig.__class__.__name__)

@@ -5,11 +5,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ColumnElement, DateTime, Dialect, Engine, MetaData, delete, event, select
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Result,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -30,9 +41,21 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# What every model subclasses: Flask-SQLAlchemy's db.Model, which a type checker cannot take
+# as a base class (it is a value); as the declarative Base it is, to mypy.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(render_as_batch=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through the session changed (its result is a
+    CursorResult, which SQLAlchemy's types do not say of ``Session.execute``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def reads_only(view: F) -> F:
@@ -102,7 +125,7 @@ def delete_in_batches(model: Any, *where: ColumnElement[bool], batch: int) -> in
     removed = 0
     while True:
         ids = select(model.id).where(*where).limit(batch)
-        gone = db.session.execute(delete(model).where(model.id.in_(ids))).rowcount  # type: ignore[attr-defined]
+        gone = rowcount(db.session.execute(delete(model).where(model.id.in_(ids))))
         db.session.commit()
         if not gone:
             return removed

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 
-from .extensions import db
+from .extensions import db, rowcount
 from .timeutil import utcnow
 
 
@@ -34,7 +34,7 @@ def take(
     chosen = select(model.id).where(*due, free(model, owner, now)).order_by(*order_by).limit(limit)
     if db.engine.dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(chosen))
+    ids: list[int] = list(db.session.scalars(chosen))
     if ids:
         db.session.execute(
             update(model)
@@ -55,4 +55,4 @@ def release_all(model: Any, owner: str) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount  # type: ignore[attr-defined,no-any-return]
+    return rowcount(result)

@@ -132,6 +132,7 @@ def metrics() -> Response:
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
         return Response("Send Authorization: Bearer <METRICS_TOKEN>.\n", 401,
                         {"WWW-Authenticate": 'Bearer realm="metrics"'})  # fmt: skip
+    # Flask types current_app as the app itself; the registry is kept on the real one.
     body = generate_latest(registry(current_app._get_current_object()))  # type: ignore[attr-defined]
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 

@@ -68,6 +68,7 @@ def configure_logging(json_logs: bool) -> None:
     if any(getattr(h, "sis_integration", False) for h in root.handlers):
         return
     handler = logging.StreamHandler()
+    # A mark on our own handler, so a second set-up does not add another.
     handler.sis_integration = True  # type: ignore[attr-defined]
     handler.addFilter(RequestContextFilter())
     if json_logs:

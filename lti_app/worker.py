@@ -356,6 +356,7 @@ LOOPS = ("canvas", "canvas_actions", "alerts", "housekeeping")
 @with_appcontext
 def worker_command(only: tuple[str, ...]) -> None:
     """All background work: Canvas polls, alert delivery, expiry of held syncs, the purge."""
+    # Flask types current_app as the app itself; the proxy's object is what threads need.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     loops = [loop for loop in standard_loops(app.config) if not only or loop.name in only]
     run_worker(app, loops, ", ".join(loop.name for loop in loops))
@@ -366,5 +367,6 @@ def worker_command(only: tuple[str, ...]) -> None:
 def canvas_worker_command() -> None:
     """Canvas alone: the mirror, and the undo and stop admins ask for (as ``flask worker
     --only canvas --only canvas_actions``)."""
+    # Flask types current_app as the app itself; the proxy's object is what threads need.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_worker(app, standard_loops(app.config)[:2], "canvas, canvas_actions")

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import Select, and_, or_, select, tuple_
 
 from ..extensions import db, delete_in_batches
 from ..lti.models import Launch
@@ -151,7 +151,7 @@ def _unkey(value: str | None) -> tuple[datetime, int] | None:
         return None
 
 
-def _narrowed(tenant_id: int, action: str, person: str) -> Any:
+def _narrowed(tenant_id: int, action: str, person: str) -> Select[Activity]:
     stmt = select(Activity).where(Activity.tenant_id == tenant_id)
     if action:
         stmt = stmt.where(or_(Activity.action == action, Activity.tried == action))
@@ -212,7 +212,9 @@ def choices(tenant_id: int) -> tuple[list[str], list[str]]:
 def every(tenant_id: int | None, *, since: datetime | None = None, action: str = "",
           person: str = "", batch: int = 1000) -> Iterator[Activity]:  # fmt: skip
     """Every row (of one institution, or all), oldest first, read in batches."""
-    stmt = select(Activity) if tenant_id is None else _narrowed(tenant_id, action, person)
+    stmt: Select[Activity] = select(Activity)
+    if tenant_id is not None:
+        stmt = _narrowed(tenant_id, action, person)
     if since is not None:
         stmt = stmt.where(Activity.at >= since)
     last: tuple[datetime, int] | None = None

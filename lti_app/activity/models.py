@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..timeutil import utcnow
 
 
@@ -20,7 +20,7 @@ class ActorKind:
     OPERATOR = "operator"
 
 
-class Activity(db.Model):
+class Activity(Model):
     """Who did what, when, to which institution. Written in the transaction of the change; no
     code path updates a row, and only the retention purge deletes (ACTIVITY_KEEP_DAYS)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import smtplib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,7 +41,7 @@ def _smtp_error(code: int, text: bytes | str) -> Outcome:
     return Outcome(False, permanent=500 <= code < 600, error=error)
 
 
-def send_emails(messages: Iterable[Message]) -> Iterator[Outcome]:
+def send_emails(messages: Iterable[Message]) -> Generator[Outcome, None, None]:
     """Send messages over one SMTP connection, yielding each one's outcome in order. When the
     server cannot be reached, or drops the connection, the rest are worth trying again."""
     pending = list(messages)

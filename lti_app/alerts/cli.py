@@ -184,7 +184,6 @@ def allow_command(
     """A one-time allowance: a larger change guard line for a while (whichever ends first)."""
     tenant = tenant_option(issuer, client_id, deployment_id)
     if off:
-        activity.record(tenant.id, "guard.allowance_ended")
         guard.end_allowance(tenant.id)
         db.session.commit()
         click.echo(f"The allowance of {tenant.display_name} has ended.")
@@ -226,7 +225,6 @@ def additions_only_command(
     """Only add, never remove: syncs import with Canvas's skip_deletes from one day to another."""
     tenant = tenant_option(issuer, client_id, deployment_id)
     if off:
-        activity.record(tenant.id, "guard.additions_only_ended")
         guard.end_additions_only(tenant.id)
         db.session.commit()
         click.echo(f"{tenant.display_name} applies deletions again.")

@@ -14,11 +14,12 @@ from flask import render_template
 
 from ..api.schemas import job_out
 from ..canvas.actions import CHOICE_WORDS
+from ..formatting import duration, local_time, number, percent, short_day
 from ..i18n import N_, gettext, ngettext, speaking
 from ..lti.models import Tenant
 from ..rostering import messages as job_messages
 from ..rostering.models import STATUS_LABELS, RosteringJob
-from ..rostering.templating import duration, local_time, number, percent, short_day, tool_word
+from ..rostering.words import tool_word
 from ..timeutil import as_utc
 from .models import Event
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from .. import activity
 from ..extensions import db
 from ..rostering import blackouts
 from ..timeutil import as_utc, utcnow, zone_or_utc
@@ -121,7 +122,9 @@ def allow(
 
 
 def end_allowance(tenant_id: int) -> None:
-    """End the allowance now (the caller commits): the ordinary line is back."""
+    """End the allowance now, recorded as whoever asks (the caller commits): the ordinary line
+    is back."""
+    activity.record(tenant_id, "guard.allowance_ended")
     row = settings_row(tenant_id)
     row.allow_percent = row.allow_count = row.allow_until = row.allow_syncs_left = None
 
@@ -163,7 +166,8 @@ def set_additions_only(tenant_id: int, starts_on: date, ends_on: date, zone: str
 
 
 def end_additions_only(tenant_id: int) -> None:
-    """Deletions are applied again (the caller commits)."""
+    """Deletions are applied again, recorded as whoever asks (the caller commits)."""
+    activity.record(tenant_id, "guard.additions_only_ended")
     row = settings_row(tenant_id)
     row.additions_from = row.additions_to = None
     row.additions_starts_at = row.additions_ends_at = None

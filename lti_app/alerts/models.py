@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 
@@ -62,7 +63,7 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"  # refused for good, or still failing after ALERT_RETRY_HOURS
 
 
-class AlertRecipient(db.Model):
+class AlertRecipient(Model):
     """An address or webhook that hears of one institution's syncs. Webhook URLs and secrets
     are stored encrypted (``lti_app.crypto``) and shown only masked."""
 
@@ -102,7 +103,7 @@ class AlertRecipient(db.Model):
         return event is Event.TEST or event.short in self.events
 
 
-class AlertDelivery(db.Model):
+class AlertDelivery(Model):
     """One alert owed to one recipient: written before anything is sent, sent at least once
     by a worker holding its lease, retried with backoff. ``public_id`` is the same on every
     try (the email's Message-ID, the webhook's webhook-id), so a receiver recognises a retry."""
@@ -121,7 +122,7 @@ class AlertDelivery(db.Model):
     recipient_id: Mapped[int] = mapped_column(ForeignKey("alert_recipient.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(32))  # an Event
     # Everything the message says, fixed when the alert was raised (a retry says the same).
-    payload: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -135,7 +136,7 @@ class AlertDelivery(db.Model):
     tenant: Mapped[Tenant] = relationship()
 
 
-class AlertSettings(db.Model):
+class AlertSettings(Model):
     """An institution's change guard (on by default) and the streak of failed syncs that the
     alerts are in the middle of. No row: the defaults, and no streak."""
 
@@ -170,7 +171,7 @@ class AlertSettings(db.Model):
     additions_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class WorkerLease(db.Model):
+class WorkerLease(Model):
     """A task only one worker may do at a time (turning events into deliveries, in order)."""
 
     __tablename__ = "worker_lease"

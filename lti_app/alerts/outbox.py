@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import counters, crypto, leases
-from ..extensions import db, delete_in_batches
+from ..extensions import db, delete_in_batches, rowcount
 from ..lti.models import Tenant
 from ..rostering import sync
 from ..rostering.models import (
@@ -77,7 +77,7 @@ def take_lease(name: str, owner: str, seconds: float, *, renew: bool = True) -> 
         .values(owner=owner, expires_at=until)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if rowcount(result) == 1:
         db.session.commit()
         return True
     db.session.add(WorkerLease(name=name, owner=owner, expires_at=until))
@@ -111,7 +111,7 @@ def release_all(owner: str, *, keep: tuple[str, ...] = ()) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return tasks.rowcount + leases.release_all(AlertDelivery, owner)  # type: ignore[attr-defined]
+    return rowcount(tasks) + leases.release_all(AlertDelivery, owner)
 
 
 # -- fan-out: events become deliveries --------------------------------------------------------
@@ -322,7 +322,7 @@ def send(deliveries: list[AlertDelivery]) -> dict[str, int]:
     if emails:
         if not current_app.config.get("MAIL_SERVER"):
             unset = channels.Outcome(False, error="email is not set up")
-            outcomes: Iterator[channels.Outcome] = (unset for _ in emails)
+            outcomes: Generator[channels.Outcome, None, None] = (unset for _ in emails)
         else:
             outcomes = channels.send_emails(_message(d) for d in emails)
         # Closed at once if recording an outcome fails: the SMTP connection ends with the round.

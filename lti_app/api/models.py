@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token of one tenant's SIS agent. Only its SHA-256 hash is stored."""
 
     __tablename__ = "api_token"

@@ -330,7 +330,7 @@ class JobOut(BaseModel):
 def message_out(message: Any) -> Message:
     """A message of a page (``messages.page``) as the API shows it."""
     return Message(
-        severity=message.severity,  # type: ignore[arg-type]
+        severity=message.severity,
         file=message.file,
         row=message.row,
         message=message.message,
@@ -347,6 +347,7 @@ def job_out(job: RosteringJob, *, full: bool) -> dict[str, Any]:
         external_id=job.external_id,
         type=job.type,
         posted_by=job.posted_by,
+        # Stored text into the schema's Literals (trigger, status): Pydantic checks them.
         trigger=job.trigger,  # type: ignore[arg-type]
         sis_type=job.sis_type,
         stage=job.stage,

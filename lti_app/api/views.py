@@ -355,8 +355,10 @@ def _schedule_out() -> Any:
         raise ApiError(404, "Not Found", "No sync schedule is configured.")
     now = utcnow()
     ahead = blackouts.upcoming(schedule.tenant_id, now)
+    shown = [schemas.Blackout(**blackouts.document(b)) for b in ahead]
     out = schemas.ScheduleOut(
         type=schedule.type,
+        # Stored text into the schema's Literal: Pydantic checks the value itself.
         frequency=schedule.frequency,  # type: ignore[arg-type]
         every_hours=schedule.every_hours,
         time_of_day=schedule.time_of_day,
@@ -370,9 +372,9 @@ def _schedule_out() -> Any:
         paused_by=schedule.paused_by,
         paused_at=schedule.paused_at,
         updated_at=schedule.updated_at,
-        blackouts=[blackouts.document(b) for b in ahead],
+        blackouts=shown,
         in_blackout=next(
-            (blackouts.document(b) for b in ahead if as_utc(b.starts_at) <= now), None
+            (out for b, out in zip(ahead, shown, strict=True) if as_utc(b.starts_at) <= now), None
         ),
     )
     return jsonify(schemas.dump(out))

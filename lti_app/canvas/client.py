@@ -10,6 +10,7 @@ exponential backoff and jitter, and then the poll gives up until its next turn.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -91,7 +92,7 @@ class _Session(requests.Session):
         super().__init__()
         self._client = client
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._client.timeout)
         self._client.pace()
         self._client.requests += 1
@@ -192,7 +193,7 @@ class CanvasClient:
             try:
                 # Indexing fetches the next page when needed; a retried failure asks for the
                 # same page again (canvasapi moves on only after a page arrived).
-                item = self._call(lambda at=index: imports[at])
+                item = self._call(functools.partial(imports.__getitem__, index))
             except IndexError:
                 break
             page.append(item.data)

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from .. import crypto
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 from . import error_rows, oauth
@@ -48,7 +48,7 @@ def remove_api_key(base_url: str) -> bool:
         delete(CanvasApiKey).where(CanvasApiKey.base_url == normalise_base_url(base_url))
     )
     db.session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def for_tenant(tenant_id: int) -> CanvasConnection | None:
@@ -107,7 +107,7 @@ def disconnect(tenant_id: int) -> bool:
         delete(CanvasConnection).where(CanvasConnection.tenant_id == tenant_id)
     )
     db.session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def store_tokens(

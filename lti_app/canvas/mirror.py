@@ -204,8 +204,9 @@ def store(connection: CanvasConnection, imports: Iterable[dict[str, Any]]) -> in
     # The first read of a history tells nobody: only what finishes from now on is news.
     recorded = record_imports(connection.tenant_id, reports, announce=connection.backfill_done)
     for job in recorded.to_read:
-        if error_rows.for_job(job.id) is None:
-            error_rows.begin(job, sent[job.canvas_sis_import_id], announce=connection.backfill_done)
+        import_id = job.canvas_sis_import_id
+        if import_id is not None and error_rows.for_job(job.id) is None:
+            error_rows.begin(job, sent[import_id], announce=connection.backfill_done)
     return recorded.changed
 
 

@@ -21,12 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 
 
-class CanvasApiKey(db.Model):
+class CanvasApiKey(Model):
     """A Canvas API developer key (OAuth2 client) registered by an operator for one Canvas."""
 
     __tablename__ = "canvas_api_key"
@@ -45,7 +45,7 @@ class ConnectionState:
     NEEDS_RECONNECTING = "needs_reconnecting"
 
 
-class CanvasConnection(db.Model):
+class CanvasConnection(Model):
     """One institution's connection to its Canvas: a user token, and the mirror's progress.
 
     Tokens are stored encrypted (``crypto.py``). Workers share connections through the lease:
@@ -106,7 +106,7 @@ class ReadPhase:
     KEPT = "kept"  # Canvas no longer had the rows (30 days): the import's own list stays
 
 
-class ErrorRead(db.Model):
+class ErrorRead(Model):
     """The read of one finished import's rows from Canvas's SIS Import Errors API: where it
     stands, so that a read cut short (a pass's page limit, a dead worker) goes on from the
     page where it stopped. The rows themselves are the job's messages."""
@@ -165,7 +165,7 @@ class ActionState:
     ACTIVE = (PENDING, SENDING, FOLLOWING)
 
 
-class CanvasAction(db.Model):
+class CanvasAction(Model):
     """An admin's request that Canvas undo or stop an import: the outbox row the worker acts
     on, and afterwards the record of who asked, what Canvas said and what it restored.
 

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from .. import counters, crypto, leases
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..i18n import N_
 from ..timeutil import utcnow
 from . import actions, connections
@@ -72,7 +72,7 @@ def claim(owner: str, *, not_polled_since: datetime | None = None) -> CanvasConn
             .where(CanvasConnection.id == connection_id, leases.free(CanvasConnection, owner, now))
             .values(lease_owner=owner, lease_expires_at=lease_until)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if rowcount(result) == 1:
             db.session.commit()
             return db.session.get(CanvasConnection, connection_id, populate_existing=True)
     db.session.commit()
@@ -88,7 +88,7 @@ def _renew(connection: CanvasConnection, owner: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise LeaseLost(f"connection {connection.id} was taken over")
 
 

@@ -74,7 +74,7 @@ def _letters() -> list[Letter]:
     return [
         Letter(
             path.stem,
-            email.message_from_bytes(path.read_bytes(), policy=email.policy.default),  # type: ignore[arg-type]
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default),
         )
         for path in files
     ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from flask.cli import AppGroup
@@ -13,8 +15,10 @@ from ..extensions import db
 from . import keys, registry
 from .models import Launch, Platform, Tenant
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def tenant_options(command):  # type: ignore[no-untyped-def]
+
+def tenant_options(command: F) -> F:
     """The three options that name an institution: issuer, client id, deployment id."""
     for option in reversed(
         [

@@ -16,7 +16,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -32,7 +32,7 @@ from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from sqlalchemy import delete
 
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..i18n import negotiate
 from ..timeutil import utcnow, zone_or_utc
 from . import jwks_cache, permissions
@@ -50,7 +50,7 @@ RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 class DatabaseLaunchDataStorage(LaunchDataStorage[Any]):
     """PyLTI1p3 launch data storage in the database, with no session cookie of its own."""
 
-    def get_session_cookie_name(self) -> None:  # type: ignore[override]
+    def get_session_cookie_name(self) -> None:
         # No cookie names the storage: keys (state, nonce) are random and global.
         return None
 
@@ -85,14 +85,14 @@ class DatabaseLaunchDataStorage(LaunchDataStorage[Any]):
             )
         )
         db.session.commit()
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return rowcount(result) == 1
 
 
 def purge_expired_login_records() -> int:
     """Delete login records whose time is up; returns how many went."""
     result = db.session.execute(delete(LoginRecord).where(LoginRecord.expires_at <= utcnow()))
     db.session.commit()
-    return result.rowcount  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 class DatabaseSessionService(FlaskSessionService):
@@ -122,7 +122,9 @@ class PartitionedCookieService(FlaskCookieService):
     def update_response(self, response: Response) -> None:
         host = request.host.split(":")[0]
         secure = request.is_secure or host in ("localhost", "127.0.0.1", "[::1]")
-        for key, data in self._cookie_data_to_set.items():
+        # PyLTI1p3 declares the class attribute None; __init__ makes it a dict.
+        to_set: dict[str, dict[str, Any]] = self._cookie_data_to_set or {}
+        for key, data in to_set.items():
             response.set_cookie(
                 key,
                 str(data["value"]),
@@ -245,9 +247,10 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             raise LtiException("Invalid JWT format, header and body must be objects")
         # The claims that name rows (platform, deployment) or are compared as text must be
         # text before anything looks them up: a list or a number is a forged or broken token.
-        body = self._jwt["body"]
+        # Any token's claims, not yet known to be the launch PyLTI1p3's type describes.
+        body = cast(dict[str, Any], self._jwt["body"])
         aud = body.get("aud")
-        auds = aud if isinstance(aud, list) else [aud]
+        auds: list[Any] = aud if isinstance(aud, list) else [aud]
         if not auds or not all(isinstance(a, str) for a in auds):
             raise LtiException("aud must be a string or a list of strings")
         for name in ("iss", "sub", "nonce", CLAIM + "deployment_id"):
@@ -355,7 +358,8 @@ class LaunchOutcome:
 def complete_launch() -> LaunchOutcome:
     """Verify the launch POST and record it. Raises ``LaunchRefused`` or ``NotAnAdmin``."""
     message_launch = ToolMessageLaunch(**_services())
-    body = message_launch.validate().get_launch_data()
+    # Verified, and still the platform's own words: each claim is checked as it is read.
+    body = cast(dict[str, Any], message_launch.validate().get_launch_data())
     tenant = find_tenant(body["iss"], message_launch.get_client_id(), body[CLAIM + "deployment_id"])
     if tenant is None:  # removed between the deployment check and now
         raise LaunchRefused("deployment is not registered")
@@ -386,7 +390,7 @@ def complete_launch() -> LaunchOutcome:
         or " ".join(filter(None, [_text(body.get("given_name")), _text(body.get("family_name"))]))
         or "Administrator",
         email=_text(body.get("email"), 320),
-        roles=[role for role in roles if isinstance(role, str)],
+        roles=[role for role in roles or [] if isinstance(role, str)],
         account_id=_text(_custom(custom, "canvas_account_id") or context.get("id")),
         account_name=_text(_custom(custom, "canvas_account_name") or context.get("title")),
         timezone=zone_or_utc(timezone).key,

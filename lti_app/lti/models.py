@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..timeutil import utcnow
 
 
-class Platform(db.Model):
+class Platform(Model):
     """A registered LTI platform: one Canvas developer key (issuer + client_id)."""
 
     __tablename__ = "lti_platform"
@@ -47,7 +47,7 @@ class Platform(db.Model):
         return f"<Platform {self.issuer} client_id={self.client_id}>"
 
 
-class Tenant(db.Model):
+class Tenant(Model):
     """An institution: one LTI deployment of the tool on a platform.
 
     Everything the tool stores about rostering belongs to exactly one tenant.
@@ -76,7 +76,7 @@ class Tenant(db.Model):
         return self.name or f"Deployment {self.deployment_id}"
 
 
-class ToolKey(db.Model):
+class ToolKey(Model):
     """One of the tool's RSA signing keys; retired keys leave the JWKS."""
 
     __tablename__ = "lti_tool_key"
@@ -87,7 +87,7 @@ class ToolKey(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginRecord(db.Model):
+class LoginRecord(Model):
     """Short-lived OIDC login data (state parameters, nonces), shared by every worker.
 
     PyLTI1p3 keeps these in the Flask session, a cookie that Canvas's iframe never gets back;
@@ -102,7 +102,7 @@ class LoginRecord(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Launch(db.Model):
+class Launch(Model):
     """A verified admin launch: who launched, from which account, and until when it counts.
 
     Links in the tool carry a signed token naming this row instead of a session cookie.

@@ -17,7 +17,7 @@ from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..timeutil import utcnow
 from .models import Platform, Tenant
 
@@ -153,7 +153,7 @@ def adopt_deployment(issuer: str, client_id: str, deployment_id: str) -> Tenant 
         .values(adopts_first_deployment=False)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(taken) != 1:
         db.session.rollback()
         return None
     tenant = Tenant(platform_id=platform.id, deployment_id=deployment_id)
@@ -232,7 +232,8 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         raise NotImplementedError("registrations are looked up by issuer and client id")
 
-    def find_registration_by_params(
+    # PyLTI1p3 declares a Registration but checks for None: an unknown platform is refused.
+    def find_registration_by_params(  # type: ignore[override]
         self, iss: str, client_id: str, *args: Any, **kwargs: Any
     ) -> Registration | None:
         platform = find_platform(iss, client_id)
@@ -245,6 +246,7 @@ class DatabaseToolConf(ToolConfAbstract[FlaskRequest]):
             .set_auth_login_url(platform.auth_login_url)
             .set_auth_token_url(platform.auth_token_url)
             .set_key_set_url(platform.key_set_url)
+            # A stored JWKS (a dict) for PyLTI1p3's TypedDict of one.
             .set_key_set(platform.key_set)  # type: ignore[arg-type]
         )
         if platform.auth_audience:

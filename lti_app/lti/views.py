@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import g, jsonify, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Response, g, jsonify, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from . import bp, dynamic_registration, keys, tool_config
 from .errors import RegistrationRefused
@@ -35,9 +36,11 @@ def login() -> Response | str:
     # first-party and a plain redirect does. In a frame, a small page first puts the state in
     # the platform's storage when offered, and offers a new window when nothing can hold it.
     if request.headers.get("Sec-Fetch-Dest") == "document" or request.values.get("new_window"):
-        return login.set_cookies(redirect(login.auth_url))
+        return login.set_cookies(make_response(redirect(login.auth_url)))
     # The new window is top level: its state cookie is first-party, no storage needed.
-    new_window_params = {k: request.values[k] for k in LOGIN_PARAMS if request.values.get(k)}
+    new_window_params: dict[str, Any] = {
+        k: request.values[k] for k in LOGIN_PARAMS if request.values.get(k)
+    }
     page = render_template(
         "lti/login.html",
         login=login,
@@ -48,10 +51,11 @@ def login() -> Response | str:
 
 
 @bp.route("/launch", methods=["POST"])
-def launch() -> Response | str:
+def launch() -> BaseResponse | str:
     """The id_token launch: verify it, admit account admins, open the Rostering tab."""
     outcome = complete_launch()
-    next_url = url_for("rostering.index", **{PARAM: mint(outcome.launch)})
+    token: dict[str, Any] = {PARAM: mint(outcome.launch)}
+    next_url = url_for("rostering.index", **token)
     if outcome.state_checked_by == "platform_storage":
         return render_template("lti/launch_check.html", outcome=outcome, next_url=next_url)
     # 303 so that reloading the tool page does not resubmit (and replay) the launch.

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..i18n import N_
 from ..timeutil import utcnow
 from .models import (
@@ -63,7 +63,7 @@ class Decision:
 
 
 def decide(
-    job: RosteringJob, approve: bool, by: str, on_decided: Callable[[], None] | None = None
+    job: RosteringJob, approve: bool, by: str, on_decided: Callable[[], object] | None = None
 ) -> Decision:
     """Approve or reject a held sync. The first decision wins, however many admins click
     at once (one guarded UPDATE decides); a rejected sync ends Failed. ``on_decided`` adds
@@ -76,7 +76,7 @@ def decide(
         .values(state=state.value, decided_by=by, decided_at=now)
         .execution_options(synchronize_session=False)
     )
-    decided = result.rowcount == 1  # type: ignore[attr-defined]
+    decided = rowcount(result) == 1
     if decided and not approve:
         _fail(job, REJECTED_BY % {"name": by}, now)
     elif decided:
@@ -118,7 +118,7 @@ def expire(hours: int, now: datetime | None = None) -> int:
             .values(state=ApprovalState.EXPIRED.value, decided_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if rowcount(result) == 1:
             job = db.session.get(RosteringJob, job_id)
             assert job is not None
             _fail(job, NOT_APPROVED % {"hours": hours}, now)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, event, select
+from sqlalchemy import Connection, Table, bindparam, event, select
 from sqlalchemy.orm import Mapper
 
 from ..extensions import db
@@ -136,7 +136,7 @@ def render_stored_lines(connection: Connection, batch: int = 5000) -> int:
         select(job.id, *columns).where(job.id > last).order_by(job.id).limit(batch)
     ).all():
         connection.execute(
-            RosteringJob.__table__.update().where(job.id == bindparam("job_id")),
+            cast(Table, RosteringJob.__table__).update().where(job.id == bindparam("job_id")),
             [{"job_id": row[0], "csv_line": csv_line(*row[1:])} for row in rows],
         )
         rendered, last = rendered + len(rows), rows[-1][0]
@@ -163,6 +163,7 @@ def csv_chunks(tenant_id: int, narrow: Narrow | None = None) -> Iterator[str]:
     sql = str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = db.session.connection().connection.dbapi_connection
     postgres = db.engine.dialect.name == "postgresql"
+    # A connection in use has its driver connection (typed Optional for a closed one).
     cursor = dbapi.cursor(name="rostering_csv") if postgres else dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)

@@ -4,8 +4,10 @@ admin's time zone. Counts come from the tally; two rows come from the jobs' inde
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 
 from sqlalchemy import case, func, select
 
@@ -97,7 +99,7 @@ def summary(tenant_id: int, zone_name: str, now: datetime) -> Health:
         )
         .group_by(day_of, JobTally.status)
     )
-    for index, status, count in rows:
+    for index, status, count in cast("Iterable[tuple[int, str, int]]", rows):
         if count:
             per_day[days[index]][status] = int(count)
     last_success = db.session.scalar(

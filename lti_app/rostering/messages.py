@@ -7,9 +7,9 @@ first, then its warnings, each in Canvas's order), found through the (job_id, id
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import case, func, select
 
@@ -62,7 +62,8 @@ def counts_by_file(job_id: int) -> list[FileCount]:
         .group_by(JobMessage.file)
         .order_by(JobMessage.file)
     )
-    return [FileCount(file, int(e or 0), int(w or 0)) for file, e, w in rows]
+    counted = cast("Iterable[tuple[str, int | None, int | None]]", rows)
+    return [FileCount(file, int(e or 0), int(w or 0)) for file, e, w in counted]
 
 
 def page(

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from ..i18n import N_
 from ..lti.models import Tenant
 from ..timeutil import utcnow
@@ -90,7 +90,7 @@ def new_public_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-class RosteringJob(db.Model):
+class RosteringJob(Model):
     """One rostering sync (a Roster Import) of one tenant."""
 
     __tablename__ = "rostering_job"
@@ -176,7 +176,7 @@ class RosteringJob(db.Model):
         return any("processed" in counts for counts in self.change_counts.values())
 
 
-class JobFile(db.Model):
+class JobFile(Model):
     """A JSON document attached to a job (the Canvas import JSON), kept verbatim."""
 
     __tablename__ = "rostering_job_file"
@@ -192,7 +192,7 @@ class JobFile(db.Model):
     job: Mapped[RosteringJob] = relationship(back_populates="files")
 
 
-class JobMessage(db.Model):
+class JobMessage(Model):
     """An error or warning a sync reported, pointing at the file and row it came from."""
 
     __tablename__ = "rostering_job_message"
@@ -221,7 +221,7 @@ class JobMessage(db.Model):
     job: Mapped[RosteringJob] = relationship(back_populates="messages")
 
 
-class SyncBlackout(db.Model):
+class SyncBlackout(Model):
     """Days no sync should run (a term's edge, a break): from ``starts_on`` to ``ends_on``,
     both inclusive, in ``timezone`` (the institution's), kept also as the UTC instants they
     span (``starts_at`` to ``ends_at``, the end exclusive) for comparing with now."""
@@ -244,7 +244,7 @@ class SyncBlackout(db.Model):
     told_end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class SyncSchedule(db.Model):
+class SyncSchedule(Model):
     """A tenant's sync automation schedule. The next run is derived, never stored."""
 
     __tablename__ = "sync_schedule"
@@ -270,7 +270,7 @@ class SyncSchedule(db.Model):
     tenant: Mapped[Tenant] = relationship()
 
 
-class SyncRequest(db.Model):
+class SyncRequest(Model):
     """An admin's request for a sync now, pending until an SIS agent claims it."""
 
     __tablename__ = "sync_request"
@@ -304,7 +304,7 @@ class ApprovalState(enum.StrEnum):
     EXPIRED = "expired"
 
 
-class JobApproval(db.Model):
+class JobApproval(Model):
     """A sync the change guard held before it applied its changes, and the admin's decision."""
 
     __tablename__ = "rostering_job_approval"
@@ -333,7 +333,7 @@ class JobApproval(db.Model):
         return self.requested_at + timedelta(hours=hours)
 
 
-class JobEvent(db.Model):
+class JobEvent(Model):
     """Something that happened to a job that somebody may need to hear of (it reached a final
     status, or was held): written in the transaction of the change, read and removed by the
     alerts worker. The job store's outbox: it never knows who is told, or how."""
@@ -361,7 +361,7 @@ SETTINGS = "settings"  # ... (no job) when an institution's safeguards or access
 BLACKOUT = "blackout"  # ... (no job) the day before a sync blackout starts, and when it ends
 
 
-class HistoryPolicy(db.Model):
+class HistoryPolicy(Model):
     """How long an institution keeps its Rostering Jobs history: forever (no row, or no
     years), or 1, 2, 3 or 5 years of Time Updated; the operator's HISTORY_MAX_YEARS caps it."""
 

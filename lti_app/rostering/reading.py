@@ -214,7 +214,7 @@ def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob
     return rows if newest else rows[::-1]
 
 
-def newest(tenant: Any) -> Select[Any]:
+def newest(tenant: Any) -> Select[datetime, int]:
     """The place of the tenant's most recently updated job, ``(updated_at, id)``: it moves
     whenever a job is added or changes (the health section's cache key). ``tenant`` is an id
     or a column (a correlated subquery)."""

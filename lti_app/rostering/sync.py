@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..extensions import db
+from ..extensions import db, rowcount
 from ..timeutil import utcnow
 from .models import SyncRequest, SyncRequestStatus, SyncSchedule
 from .writing import JobConflict
@@ -85,7 +85,7 @@ def list_requests(tenant_id: int, status: SyncRequestStatus | None) -> list[Sync
 
 
 def claim(
-    tenant_id: int, request_id: int, agent: str, on_claimed: Callable[[], None] | None = None
+    tenant_id: int, request_id: int, agent: str, on_claimed: Callable[[], object] | None = None
 ) -> SyncRequest | None:
     """Claim a pending request for an agent: None if there is no such request, ``JobConflict``
     if it was claimed already. ``on_claimed`` adds what goes with a claim that won (its
@@ -103,7 +103,7 @@ def claim(
         )
         .values(status=SyncRequestStatus.CLAIMED.value, claimed_at=utcnow(), claimed_by=agent)
     )
-    if result.rowcount == 1 and on_claimed is not None:  # type: ignore[attr-defined]
+    if rowcount(result) == 1 and on_claimed is not None:
         on_claimed()
     db.session.commit()
     request = db.session.scalars(
@@ -111,6 +111,6 @@ def claim(
     ).first()
     if request is None:
         return None
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise JobConflict("this sync request was already claimed")
     return request

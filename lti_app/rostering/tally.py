@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Integer, String, event, inspect
+from sqlalchemy import ForeignKey, Integer, String, Table, event, inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..extensions import UTCDateTime, db
+from ..extensions import Model, UTCDateTime
 from .models import RosteringJob
 
 BUCKET = timedelta(minutes=15)
@@ -31,7 +31,7 @@ TOTAL = datetime(1970, 1, 1, tzinfo=UTC)  # the bucket that holds all-time count
 Key = tuple[int, datetime, str, str]  # tenant, bucket, status, trigger
 
 
-class JobTally(db.Model):
+class JobTally(Model):
     """How many of a tenant's jobs, of one status and trigger, were updated in a quarter hour."""
 
     __tablename__ = "rostering_job_tally"
@@ -70,10 +70,11 @@ def add(connection: Any, deltas: Counter[Key]) -> None:
         return
     dialect = connection.dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(JobTally.__table__)
+    table = cast(Table, JobTally.__table__)  # a declarative class's table
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "bucket", "status", "trigger"],
-        set_={"count": JobTally.__table__.c.count + stmt.excluded.count},
+        set_={"count": table.c.count + stmt.excluded.count},
     )
     connection.execute(stmt, rows)
 

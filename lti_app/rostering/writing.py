@@ -199,6 +199,7 @@ def _insert_batch(
     count = len(rows)
     if count:
         names = ", ".join(f'"{name}"' for name in _BULK_COLUMNS)
+        # A connection in use has its driver connection (typed Optional for a closed one).
         cursor = db.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if db.engine.dialect.name == "postgresql":
@@ -305,6 +306,13 @@ class JobChanges:
     files: list[tuple[str, str]] | None = None  # added, or replacing a file of the same name
 
 
+def _driver_integrity_error() -> type[Exception]:
+    """The database driver's own IntegrityError (a bulk insert through the driver raises it
+    unwrapped)."""
+    dbapi = db.engine.dialect.dbapi
+    return dbapi.IntegrityError if dbapi is not None else IntegrityError
+
+
 class _Raced(Exception):
     """Another request stored some of the same jobs between our check and our insert."""
 
@@ -354,7 +362,7 @@ def _import_once(tenant_id: int, new_jobs: list[NewJob]) -> list[tuple[str, bool
             if new.files or new.messages:
                 create_job(tenant_id, new, commit=False)
         db.session.commit()
-    except (IntegrityError, db.engine.dialect.dbapi.IntegrityError) as exc:  # type: ignore[union-attr]
+    except (IntegrityError, _driver_integrity_error()) as exc:
         db.session.rollback()
         raise _Raced from exc
     public_ids = dict(

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import reads_only
+from ..formatting import duration
 from ..lti.permissions import Need, may
 from ..lti.tokens import require_launch, tool_url
 from ..rostering import reading
-from ..rostering.templating import duration
 from ..timeutil import utcnow
 
 # The SIS Integration page's blueprint: every /rostering/ route is here, in the module named for
 # what it acts on.
-bp = Blueprint("rostering", __name__, url_prefix="/rostering")
+bp: Blueprint = Blueprint("rostering", __name__, url_prefix="/rostering")
 
 from . import fragments, queries  # noqa: E402
 from .jobs import health_section, int_arg, job_filter  # noqa: E402  (its routes too)
@@ -94,7 +95,7 @@ def settings_page() -> tuple[str, int]:
     return render_settings()
 
 
-def back_to(page: str, notice: str | None = None, anchor: str | None = None) -> Response:
+def back_to(page: str, notice: str | None = None, anchor: str | None = None) -> BaseResponse:
     """Show ``page`` (``"index"`` or ``"settings_page"``) again after an action, saying what
     was done (303: a reload is a GET)."""
     return redirect(tool_url(f"rostering.{page}", notice=notice, _anchor=anchor), code=303)

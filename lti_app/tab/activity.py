@@ -9,9 +9,9 @@ from flask import Response, g, render_template, request, stream_with_context
 
 from .. import activity
 from ..activity.models import Activity
+from ..formatting import iso_time
 from ..lti.tokens import require_launch
 from ..rostering.export import line_of, safe_cell
-from ..rostering.templating import iso_time
 from ..timeutil import utcnow
 from . import bp
 

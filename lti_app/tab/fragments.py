@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Iterable
 from flask import current_app, g
 from markupsafe import Markup
 
-from ..rostering.templating import get_locale_name
+from ..formatting import get_locale_name
 
 TOKEN_SLOT = "LAUNCH-TOKEN-SLOT"  # noqa: S105 (a placeholder, not a secret)
 
@@ -68,6 +68,7 @@ def job_rows(rows: Iterable[Hashable], stuck_for: str) -> Markup:
             nonlocal macro
             if macro is None:
                 module = current_app.jinja_env.get_template("rostering/_job_row.html").module
+                # A template module's attributes are its macros, which no type knows of.
                 macro = module.job_row  # type: ignore[attr-defined]
             return str(macro(row, stuck_for))
 

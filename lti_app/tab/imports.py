@@ -16,12 +16,12 @@ from .. import activity
 from ..canvas import actions, connections
 from ..canvas.mirror import OBJECT_NAMES
 from ..canvas.models import ActionKind
+from ..formatting import get_locale_name, number
 from ..i18n import N_
 from ..lti.permissions import Need, may, requires
 from ..lti.tokens import require_launch, tool_url
 from ..rostering import canvas_imports, reading
 from ..rostering.models import RosteringJob
-from ..rostering.templating import get_locale_name, number
 from ..timeutil import utcnow
 from . import bp
 

@@ -22,12 +22,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .. import activity
 from ..extensions import db, reads_only
+from ..formatting import get_locale_name, iso_time, local_time
 from ..i18n import N_
 from ..lti.tokens import require_launch
 from ..rostering import export, filters, health, messages, reading
-from ..rostering.templating import get_locale_name, iso_time, local_time, status_badge, tool_word
+from ..rostering.words import tool_word
 from ..timeutil import utcnow
 from . import bp, fragments
+from .templating import status_badge
 
 
 def int_arg(name: str, default: int) -> int:

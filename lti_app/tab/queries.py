@@ -113,7 +113,8 @@ class State:
 def state(tenant: Tenant, now: datetime, *, holds: bool = True) -> State:
     """The institution's state: one round trip, and one more for each list it has (its held
     syncs only when ``holds``: Settings shows none)."""
-    row = db.session.execute(
+    # Twelve columns, more than SQLAlchemy types a row of: each is named as it is unpacked.
+    row: Any = db.session.execute(
         _STATE,
         {
             "tenant_id": tenant.id,

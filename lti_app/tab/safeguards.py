@@ -85,7 +85,6 @@ def allow_more() -> Any:
     """Allow more for a while (or, with ``off``, end the allowance now)."""
     tenant_id = g.launch.tenant_id
     if request.form.get("off"):
-        activity.record(tenant_id, "guard.allowance_ended")
         guard.end_allowance(tenant_id)
         db.session.commit()
         return _back("allowance-ended", "guard-heading")
@@ -130,7 +129,6 @@ def additions_only() -> Any:
     """Only add, never remove, from one day to another (or, with ``off``, stop now)."""
     tenant_id = g.launch.tenant_id
     if request.form.get("off"):
-        activity.record(tenant_id, "guard.additions_only_ended")
         guard.end_additions_only(tenant_id)
         db.session.commit()
         return _back("additions-ended", "guard-heading")

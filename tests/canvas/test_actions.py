@@ -256,7 +256,7 @@ def test_canvas_failing_every_try_is_asked_again_later_and_once_it_answers_undoe
 
 
 def test_a_worker_killed_after_the_put_resumes_by_following_the_import(
-    undoable, canvas, launcher, client, database_url
+    undoable, canvas, launcher, client, database_url, time_machine
 ):
     token = launch(launcher, canvas, permissions="manage_sis")
     post(client, f"/jobs/{undoable.public_id}/restore", token, mode="everything")
@@ -284,7 +284,8 @@ def test_a_worker_killed_after_the_put_resumes_by_following_the_import(
     canvas.standin.on_request = None
     assert worker.returncode == -signal.SIGKILL
     assert the_action().state == ActionState.SENDING  # sent, its answer never recorded
-    time.sleep(1.1)  # the dead worker's lease runs out
+    # The dead worker's lease runs out (its second), here at once.
+    time_machine.move_to(datetime.now(UTC) + timedelta(seconds=1.1))
 
     work(ended, rounds=400)
 

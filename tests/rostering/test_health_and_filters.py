@@ -17,7 +17,7 @@ from lti_app.extensions import db
 from lti_app.rostering import canvas_imports, health, sync, writing
 from lti_app.rostering.models import JobStatus, RosteringJob, Trigger
 from lti_app.rostering.tally import TOTAL, JobTally, bucket_of
-from lti_app.rostering.templating import day_label
+from lti_app.tab.templating import day_label
 
 CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 DENVER = ZoneInfo("America/Denver")
