@@ -11,9 +11,10 @@ from flask.cli import AppGroup
 from .. import activity, crypto
 from ..extensions import db
 from ..lti.cli import tenant_option, tenant_options
+from ..lti.models import Tenant
 from ..rostering import blackouts
 from . import guard, outbox, recipients
-from .models import EVENT_NAMES, Channel
+from .models import EVENT_NAMES, AlertRecipient, Channel
 
 alerts_cli = AppGroup("alerts", help="Who hears of an institution's syncs, and its change guard.")
 
@@ -93,15 +94,23 @@ def list_command(issuer: str, client_id: str, deployment_id: str) -> None:
         click.echo(f"{r.id}  {r.channel:<6} {r.shown}  [{','.join(r.events)}]  {last}")
 
 
+def _recipient_option(
+    issuer: str, client_id: str, deployment_id: str, recipient_id: int
+) -> tuple[Tenant, AlertRecipient]:
+    """The institution the options name and its recipient ``recipient_id``, or a plain error."""
+    tenant = tenant_option(issuer, client_id, deployment_id)
+    recipient = recipients.get(tenant.id, recipient_id)
+    if recipient is None:
+        raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    return tenant, recipient
+
+
 @alerts_cli.command("remove")
 @tenant_options
 @click.argument("recipient_id", type=int)
 def remove_command(issuer: str, client_id: str, deployment_id: str, recipient_id: int) -> None:
     """Remove one of an institution's recipients."""
-    tenant = tenant_option(issuer, client_id, deployment_id)
-    recipient = recipients.get(tenant.id, recipient_id)
-    if recipient is None:
-        raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    tenant, recipient = _recipient_option(issuer, client_id, deployment_id, recipient_id)
     activity.record(tenant.id, "alerts.recipient_removed", subject=recipients.describe(recipient))
     recipients.delete(recipient)
     click.echo(f"Removed recipient {recipient_id}.")
@@ -112,10 +121,7 @@ def remove_command(issuer: str, client_id: str, deployment_id: str, recipient_id
 @click.argument("recipient_id", type=int)
 def test_command(issuer: str, client_id: str, deployment_id: str, recipient_id: int) -> None:
     """Send a test alert to one recipient now and say how it went."""
-    tenant = tenant_option(issuer, client_id, deployment_id)
-    recipient = recipients.get(tenant.id, recipient_id)
-    if recipient is None:
-        raise click.ClickException(f"{tenant.display_name} has no recipient {recipient_id}.")
+    tenant, recipient = _recipient_option(issuer, client_id, deployment_id, recipient_id)
     activity.record(tenant.id, "alerts.test_sent", subject=recipients.describe(recipient))
     delivery = outbox.queue_test(recipient, owner="cli")
     result = outbox.send([delivery])
