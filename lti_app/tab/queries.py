@@ -15,16 +15,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from ..alerts import guard, recipients, stuck
 from ..alerts.models import AlertSettings
 from ..api import tokens as agent_tokens
-from ..canvas import actions
+from ..canvas import actions, connections, error_rows
 from ..canvas.connections import TabStatus, normalise_base_url
-from ..canvas.models import CanvasApiKey, CanvasConnection
+from ..canvas.models import CanvasAction, CanvasApiKey, CanvasConnection, ErrorRead
 from ..extensions import db
 from ..lti.models import Tenant
-from ..rostering import approvals, blackouts, filters, reading, retention
+from ..rostering import (
+    approvals,
+    blackouts,
+    canvas_imports,
+    filters,
+    messages,
+    reading,
+    retention,
+)
 from ..rostering.models import (
     ApprovalState,
     HistoryPolicy,
@@ -264,4 +273,63 @@ def settings(tenant: Tenant, now: datetime) -> SettingsView:
         agent_tokens=agent_tokens.list_tokens(tenant),
         alert_recipients=recipients.for_tenant(tenant.id),
         email_configured=recipients.email_configured(),
+    )
+
+
+@dataclass(frozen=True)
+class DetailsView:
+    """What a job's Details window shows: the job with its files, a page of its messages and
+    their count by file, and for a Canvas import how the read of its error rows stands, the
+    import as Canvas reported it and every undo and stop asked of it."""
+
+    job: RosteringJob
+    read: ErrorRead | None  # the read of Canvas's error rows, for a Canvas import
+    shown: messages.Page
+    by_file: list[messages.FileCount]
+    scope_missing: bool  # the connection cannot read error rows: reconnecting would
+    can_connect: bool  # an API key lets the institution's admins reconnect
+    history: list[CanvasAction]
+    canvas_import: dict[str, Any] | None
+    kept_note: str = error_rows.KEPT_NOTE
+
+    @property
+    def errors(self) -> int:
+        return sum(c.errors for c in self.by_file)
+
+    @property
+    def warnings(self) -> int:
+        return sum(c.warnings for c in self.by_file)
+
+
+def details(
+    tenant_id: int, public_id: str, after: int | None, before: int | None
+) -> DetailsView | None:
+    """One of ``tenant_id``'s jobs as its Details window shows it (None: not one of its jobs):
+    the job, its files and its read of Canvas's rows in one query, then a page of messages."""
+    found = (
+        db.session.execute(
+            select(RosteringJob, ErrorRead)
+            .outerjoin(ErrorRead, ErrorRead.job_id == RosteringJob.id)
+            .where(RosteringJob.tenant_id == tenant_id, RosteringJob.public_id == public_id)
+            .options(joinedload(RosteringJob.files))
+        )
+        .unique()
+        .first()
+    )
+    if found is None:
+        return None
+    job, read = found
+    connection = (
+        connections.for_tenant(job.tenant_id) if read is not None and read.reading else None
+    )
+    return DetailsView(
+        job=job,
+        read=read,
+        shown=messages.page(job.id, after=after, before=before),
+        by_file=error_rows.counted(job.id, read),
+        scope_missing=connection is not None and connection.errors_scope_missing,
+        can_connect=connection is not None
+        and connections.api_key_for(connection.base_url) is not None,
+        history=actions.of_job(job.id),
+        canvas_import=canvas_imports.stored_import(job) if job.canvas_sis_import_id else None,
     )
