@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request
+from flask import Blueprint, current_app, g, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import reads_only
@@ -59,13 +59,17 @@ def render_tab(status: int = 200, **extra: Any) -> tuple[str, int]:
         total=jobs_filter.count(tenant.id) if narrowed else None,
         params=jobs_filter.params(),
     )
-    view = queries.rostering(tenant, jobs_filter, jobs, utcnow())
+    who = _who()
+    view = queries.rostering(
+        tenant, jobs_filter, jobs, utcnow(),
+        may_act=who["may_act"], expire_hours=current_app.config["HOLD_EXPIRES_HOURS"],
+    )  # fmt: skip
     page = render_template(
         "rostering/index.html",
         view=view,
         health_html=health_section(view.state.newest),
         rows_html=fragments.job_rows(view.rows, duration(view.stuck_for_minutes)),
-        **_who(),
+        **who,
         **extra,
     )
     return page, status

@@ -9,7 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 
-from flask import current_app, g
+from flask import current_app, g, render_template
 from markupsafe import Markup
 
 from ..formatting import get_locale_name
@@ -50,6 +50,21 @@ def with_token(html: str) -> Markup:
     """Kept HTML with this request's launch token in its links."""
     # Rendered (escaped) templates; the token is URL-safe base64.
     return Markup(html.replace(TOKEN_SLOT, g.launch_token))  # noqa: S704
+
+
+# The page's other kept parts: a few per institution and admin's language.
+_parts = Kept(size=2000)
+
+
+def part(template: str, shown: Hashable | None) -> Markup:
+    """A part of the page (``tab.queries``: the Schedule, held syncs, the filters, the list's
+    head and pager) rendered once for the admin's language and zone and kept. Its template
+    reads nothing but ``part``, the frozen value of what it shows, which is its key; None
+    shows nothing."""
+    if shown is None:
+        return Markup("")
+    key = (template, get_locale_name(), g.launch.timezone, shown)
+    return with_token(_parts.get(key, lambda: render_template(template, part=shown)))
 
 
 # About 2 KB a row: 4,000 rows are 160 pages of 25 in 8 MB a worker.

@@ -11,7 +11,7 @@ the launch, the state, the jobs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
@@ -202,6 +202,142 @@ def job_rows(
     return tuple(rows)
 
 
+# The parts of the Rostering tab kept once rendered (tab/fragments.py): each is a frozen value
+# holding everything its template shows, so it is the key its HTML is kept under.
+
+
+@dataclass(frozen=True)
+class HoldShown:
+    """A held sync as its section shows it."""
+
+    public_id: str
+    type: str
+    created_at: datetime
+    expires_at: datetime  # when it ends Failed if nobody decides
+    reasons: tuple[str, ...]
+    planned: tuple[tuple[str, int | None, int, int, int], ...]  # kind, existing, +, ~, -
+
+
+@dataclass(frozen=True)
+class HoldsPart:
+    holds: tuple[HoldShown, ...]
+    guard_percent: int
+    guard_count: int
+    may_act: bool
+
+
+@dataclass(frozen=True)
+class SchedulePart:
+    """The Schedule section: the schedule (None: there is none), when it runs next and the
+    blackout it waits out, Pause or Resume, and the blackout on now."""
+
+    type: str
+    interval: str
+    first_run: datetime | None
+    timezone: str
+    posted_by: str
+    enabled: bool
+    paused_by: str | None
+    paused_at: datetime | None
+    next_at: datetime | None
+    after_blackout: str | None  # None: not after one; else its reason ("" for none given)
+    on_now: tuple[str, date, date] | None  # the blackout on now: reason, first and last day
+    may_act: bool
+    page: int  # the jobs page Pause comes back to
+
+
+@dataclass(frozen=True)
+class FilterPart:
+    """The filter form of the Rostering Jobs list."""
+
+    statuses: tuple[str, ...]
+    start: date | None
+    end: date | None
+    trigger: str | None
+    active: bool
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HeadPart:
+    """The list's caption and column heads: where the page is and how many jobs there are."""
+
+    page: int
+    pages: int
+    total: int
+    filtered: bool
+    which: str  # the statuses filtered on, in words ("" for none)
+
+
+@dataclass(frozen=True)
+class PagerPart:
+    """The list's pager: each item's text, label, URL parameters and whether it is this page."""
+
+    items: tuple[tuple[str, str, tuple[tuple[str, Any], ...] | None, bool], ...]
+
+
+def _frozen(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    """URL parameters as a key can hold them (a list of values as a tuple, which url_for
+    writes out the same way)."""
+    if params is None:
+        return None
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
+
+
+def _planned_row(kind: str, counts: dict[str, int]) -> tuple[str, int | None, int, int, int]:
+    return (kind, counts.get("existing"), counts.get("created", 0), counts.get("updated", 0),
+            counts.get("deleted", 0))  # fmt: skip
+
+
+def holds_part(current: State, may_act: bool, expire_hours: int) -> HoldsPart | None:
+    """The held syncs' section, if there are any."""
+    if not current.holds:
+        return None
+    thresholds = current.guard
+    return HoldsPart(
+        holds=tuple(
+            HoldShown(
+                public_id=hold.job.public_id,
+                type=hold.job.type,
+                created_at=hold.job.created_at,
+                expires_at=hold.expires_at(expire_hours),
+                reasons=tuple(hold.reasons),
+                planned=tuple(_planned_row(n, c) for n, c in sorted(hold.planned.items())),
+            )
+            for hold in current.holds
+        ),
+        guard_percent=thresholds.percent,
+        guard_count=thresholds.count,
+        may_act=may_act,
+    )
+
+
+def schedule_part(
+    current: State, next_run: blackouts.NextRun | None, on_now: SyncBlackout | None,
+    may_act: bool, page: int,
+) -> SchedulePart | None:  # fmt: skip
+    """The Schedule section's values (None: no schedule is configured)."""
+    schedule = current.schedule
+    if schedule is None:
+        return None
+    after = next_run.after if next_run else None
+    return SchedulePart(
+        type=schedule.type,
+        interval=describe_interval(schedule),
+        first_run=schedule.first_run,
+        timezone=schedule.timezone,
+        posted_by=schedule.posted_by,
+        enabled=schedule.enabled,
+        paused_by=schedule.paused_by,
+        paused_at=schedule.paused_at,
+        next_at=next_run.at if next_run else None,
+        after_blackout=(after.reason or "") if after else None,
+        on_now=(on_now.reason, on_now.starts_on, on_now.ends_on) if on_now else None,
+        may_act=may_act,
+        page=page,
+    )
+
+
 @dataclass(frozen=True)
 class RosteringView:
     """What the Rostering tab shows: the Schedule, held syncs, the problems an admin fixes in
@@ -211,29 +347,34 @@ class RosteringView:
     jobs: reading.JobPage
     rows: tuple[JobRow, ...]
     job_filter: filters.JobFilter
-    interval: str
     next_run: blackouts.NextRun | None
-    in_blackout: SyncBlackout | None
     stuck_for_minutes: int
     queued_imports: int  # Canvas's queued imports of the institution, which the tab can stop
     email_unsent: bool  # recipients expect email from a server that sends none
+    # The parts kept once rendered.
+    holds: HoldsPart | None
+    schedule: SchedulePart | None
+    filters: FilterPart
+    head: HeadPart
+    pager: PagerPart
 
 
 def rostering(
-    tenant: Tenant, jobs_filter: filters.JobFilter, jobs: reading.JobPage, now: datetime
-) -> RosteringView:
-    """The Rostering tab's view of ``tenant`` with ``jobs`` (the page the URL names)."""
+    tenant: Tenant, jobs_filter: filters.JobFilter, jobs: reading.JobPage, now: datetime,
+    *, may_act: bool, expire_hours: int,
+) -> RosteringView:  # fmt: skip
+    """The Rostering tab's view of ``tenant`` with ``jobs`` (the page the URL names), for an
+    admin who may act or not."""
     current = state(tenant, now)
     schedule = current.schedule
     email_configured = recipients.email_configured()
+    next_run = blackouts.next_run_among(schedule, current.blackouts, now) if schedule else None
     return RosteringView(
         state=current,
         jobs=jobs,
         rows=job_rows(jobs.jobs, current, tenant.id, now),
         job_filter=jobs_filter,
-        interval=describe_interval(schedule) if schedule else "",
-        next_run=blackouts.next_run_among(schedule, current.blackouts, now) if schedule else None,
-        in_blackout=current.in_blackout(now),
+        next_run=next_run,
         stuck_for_minutes=stuck.minutes_of(current.guard_row),
         queued_imports=(
             actions.queued_imports(tenant.id)
@@ -243,6 +384,31 @@ def rostering(
         # Read only when it can be true: email is not set up here.
         email_unsent=not email_configured
         and any(r.is_email for r in recipients.for_tenant(tenant.id)),
+        holds=holds_part(current, may_act, expire_hours),
+        schedule=schedule_part(current, next_run, current.in_blackout(now), may_act, jobs.page),
+        filters=FilterPart(
+            statuses=tuple(jobs_filter.statuses),
+            start=jobs_filter.start,
+            end=jobs_filter.end,
+            trigger=jobs_filter.trigger,
+            active=jobs_filter.active,
+            problems=tuple(jobs_filter.problems),
+        ),
+        head=HeadPart(
+            page=jobs.page,
+            pages=jobs.pages,
+            total=jobs.total,
+            filtered=jobs_filter.active,
+            which=jobs_filter.describe() if jobs_filter.statuses else "",
+        ),
+        pager=PagerPart(
+            tuple(
+                (text, label, _frozen(params), current_page)
+                for text, label, params, current_page in jobs.pager()
+            )
+            if jobs.pages > 1
+            else ()
+        ),
     )
 
 

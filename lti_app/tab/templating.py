@@ -20,9 +20,11 @@ from ..formatting import (
     short_day,
 )
 from ..i18n import gettext, ngettext
+from ..lti.permissions import Need
 from ..lti.tokens import tool_url
 from ..rostering.models import STATUS_LABELS
 from ..rostering.words import tool_word
+from . import fragments
 
 
 def job_url(endpoint: str, public_id: str) -> str:
@@ -83,3 +85,6 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["iso_time"] = iso_time
     app.jinja_env.globals["job_url"] = job_url
     app.jinja_env.globals["status_badge"] = status_badge
+    app.jinja_env.globals["kept"] = fragments.part
+    # What a control needs, named by Canvas's SIS permission (every page, kept parts too).
+    app.jinja_env.globals["needs"] = Need

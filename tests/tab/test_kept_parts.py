@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lti_app.extensions import db
 from lti_app.lti import tokens
-from lti_app.rostering import approvals, writing
+from lti_app.rostering import approvals, sync, writing
 from lti_app.rostering.models import JobStatus
 from lti_app.timeutil import utcnow
 
@@ -74,3 +74,27 @@ def test_a_kept_row_follows_the_admins_language_and_zone(client, launcher, make_
     assert "MST" in english or "MDT" in english
     assert "JST" in tokyo
     assert job.public_id in english and job.public_id in spanish and job.public_id in tokyo
+
+
+def test_a_kept_part_follows_its_data_and_who_looks(client, launch_as, make_job, tenant_ids):
+    tenant_id = tenant_ids["dep-a"]
+    sync.save_schedule(
+        tenant_id,
+        {"frequency": "daily", "time_of_day": "02:00", "first_run": utcnow(), "timezone": "UTC"},
+    )
+    held = make_job(status=JobStatus.IN_PROGRESS, stage="Canvas Import")
+    approvals.hold(held, ["would delete 40 of 120 enrollments"], {"enrollments": {"deleted": 40}})
+    db.session.commit()
+    acting, looking = launch_as("import_sis,manage_sis"), launch_as("read_sis", name="Blake")
+    before = page(client, acting)
+    assert "Pause schedule" in before and ">Approve<" in before
+    # The same parts for one who may only look: no Pause, no Approve.
+    seen = page(client, looking)
+    assert "Pause schedule" not in seen and ">Approve<" not in seen
+    assert "would delete 40 of 120 enrollments" in seen
+    # The schedule paused and the hold decided: the parts are rendered afresh.
+    sync.set_paused(tenant_id, True, "Avery Admin")
+    approvals.decide(held, approve=True, by="Avery Admin")
+    after = page(client, acting)
+    assert "Resume schedule" in after and "Pause schedule" not in after
+    assert "would delete 40 of 120 enrollments" not in after
