@@ -6,7 +6,11 @@ a sync runs, where its newest job is, its Canvas connection and whether an API k
 admins connect, its change guard, its history policy, and whether it has anything that needs a
 list of its own (a held sync, a blackout not over, a Canvas import under way). Those lists are
 read only when there is something in them, so a quiet institution's page is three statements:
-the launch, the state, the jobs."""
+the launch, the state, the jobs.
+
+The Rostering tab's parts that are kept once rendered (``tab/fragments.py``) get their values
+here as frozen dataclasses (``JobRow`` and the ``*Part`` classes): each holds everything its
+template shows, so it is the key the HTML is kept under."""
 
 from __future__ import annotations
 
@@ -228,7 +232,7 @@ class HoldsPart:
 
 @dataclass(frozen=True)
 class SchedulePart:
-    """The Schedule section: the schedule (None: there is none), when it runs next and the
+    """The Schedule section of a configured schedule: the schedule, when it runs next and the
     blackout it waits out, Pause or Resume, and the blackout on now."""
 
     type: str
