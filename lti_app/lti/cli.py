@@ -161,7 +161,8 @@ def rotate_keys_command() -> None:
     click.echo(f"New signing key {key.kid}. Retire an old key with: flask lti retire-key KID")
 
 
-@lti_cli.command("retire-key")
+# A key id is base64url: one in 64 starts with "-", which must not be read as an option.
+@lti_cli.command("retire-key", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def retire_key_command(kid: str) -> None:
     """Take a key out of the JWKS (the last live key cannot be retired)."""
