@@ -96,5 +96,3 @@ def _grouped(value: int, locale: str) -> str:
 def percent(value: int) -> str:
     """A whole percentage in the admin's language: "80%", "80 %", "80 %"."""
     return format_percent(value / 100, locale=get_locale_name())
-
-

@@ -22,7 +22,7 @@ from ..rostering.models import (
     Trigger,
 )
 from ..rostering.schedule import describe_interval
-from ..timeutil import as_utc, utcnow
+from ..timeutil import utcnow
 from . import bp, schemas
 from .openapi import document, query_parameters
 from .tokens import Unauthorized, require_token
@@ -355,7 +355,7 @@ def _schedule_out() -> Any:
         raise ApiError(404, "Not Found", "No sync schedule is configured.")
     now = utcnow()
     ahead = blackouts.upcoming(schedule.tenant_id, now)
-    shown = [schemas.Blackout(**blackouts.document(b)) for b in ahead]
+    on_now = blackouts.current_among(ahead, now)
     out = schemas.ScheduleOut(
         type=schedule.type,
         # Stored text into the schema's Literal: Pydantic checks the value itself.
@@ -368,14 +368,12 @@ def _schedule_out() -> Any:
         enabled=schedule.enabled,
         posted_by=schedule.posted_by,
         interval=describe_interval(schedule),
-        next_run=blackouts.next_run_outside(schedule, now).at,
+        next_run=blackouts.next_run_among(schedule, ahead, now).at,
         paused_by=schedule.paused_by,
         paused_at=schedule.paused_at,
         updated_at=schedule.updated_at,
-        blackouts=shown,
-        in_blackout=next(
-            (out for b, out in zip(ahead, shown, strict=True) if as_utc(b.starts_at) <= now), None
-        ),
+        blackouts=[schemas.Blackout(**blackouts.document(b)) for b in ahead],
+        in_blackout=schemas.Blackout(**blackouts.document(on_now)) if on_now else None,
     )
     return jsonify(schemas.dump(out))
 

@@ -134,11 +134,6 @@ class NextRun:
     after: SyncBlackout | None = None
 
 
-def next_run_outside(schedule: SyncSchedule, now: datetime) -> NextRun:
-    """The schedule's first run after ``now`` that falls in no blackout."""
-    return next_run_among(schedule, upcoming(schedule.tenant_id, now), now)
-
-
 def next_run_among(schedule: SyncSchedule, blackouts: list[SyncBlackout], now: datetime) -> NextRun:
     """The schedule's first run after ``now`` that falls in none of ``blackouts`` (those not
     over at ``now``, soonest first)."""

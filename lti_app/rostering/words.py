@@ -22,4 +22,3 @@ def tool_word(value: str) -> str:
     if match and match[1] in _TOOL_WORDS:
         return f"{gettext(match[1])} ({percent(int(match[2]))})"
     return value
-

@@ -28,12 +28,11 @@ from .jobs import health_section, int_arg, job_filter  # noqa: E402  (its routes
 
 def _who() -> dict[str, Any]:
     """What every page of the tab says of who is looking and what they just did: whether they
-    may act and manage (and the permission a control needs), and the notice a redirect
-    brought."""
+    may act and manage, and the notice a redirect brought (what a control needs is the
+    templates' global ``needs``)."""
     return dict(
         may_act=may(g.launch, Need.ACT),
         may_manage=may(g.launch, Need.MANAGE),
-        needs=Need,
         notice=request.args.get("notice", ""),
     )
 

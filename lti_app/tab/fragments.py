@@ -5,6 +5,7 @@ the least recently used going first."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -24,26 +25,30 @@ class Kept:
     def __init__(self, size: int, ttl: float | None = None) -> None:
         self.size, self.ttl = size, ttl
         self._kept: OrderedDict[Hashable, tuple[float, str]] = OrderedDict()
+        # A worker's threads (GUNICORN_THREADS, the development server) share it: its order
+        # changes on every read, so one thread must not evict what another is moving.
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable, render: Callable[[], str]) -> str:
         """The HTML kept under ``key``, rendered (with the token slot) when there is none."""
         now = time.monotonic()
-        kept = self._kept.get(key)
-        if kept is None or (self.ttl is not None and now - kept[0] > self.ttl):
-            token, g.launch_token = g.launch_token, TOKEN_SLOT
-            try:
-                kept = (now, render())
-            finally:
-                g.launch_token = token
-            self._kept[key] = kept
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and (self.ttl is None or now - kept[0] <= self.ttl):
+                self._kept.move_to_end(key)
+                return kept[1]
+        # Rendered outside the lock: two threads may both render a new part, the same HTML.
+        token, g.launch_token = g.launch_token, TOKEN_SLOT
+        try:
+            html = render()
+        finally:
+            g.launch_token = token
+        with self._lock:
+            self._kept[key] = (now, html)
+            self._kept.move_to_end(key)
             if len(self._kept) > self.size:
                 self._kept.popitem(last=False)
-        else:
-            self._kept.move_to_end(key)
-        return kept[1]
-
-    def clear(self) -> None:
-        self._kept.clear()
+        return html
 
 
 def with_token(html: str) -> Markup:

@@ -171,10 +171,10 @@ class JobRow:
 
 
 def job_rows(
-    jobs: list[RosteringJob], state: State, tenant_id: int, now: datetime
+    jobs: list[RosteringJob], current: State, tenant_id: int, now: datetime
 ) -> tuple[JobRow, ...]:
     """The page's rows as shown, with the undo or stop each offers or has under way."""
-    stuck_before = now - timedelta(minutes=stuck.minutes_of(state.guard_row))
+    stuck_before = now - timedelta(minutes=stuck.minutes_of(current.guard_row))
     undo_since = now - timedelta(days=actions.UNDO_DAYS)
     from_canvas = [job.id for job in jobs if job.canvas_sis_import_id]
     underway = actions.underway(tenant_id, from_canvas) if from_canvas else {}
@@ -224,6 +224,9 @@ class HoldShown:
 
 @dataclass(frozen=True)
 class HoldsPart:
+    """The held syncs' section: each hold, the change guard's line and whether the admin may
+    approve or reject."""
+
     holds: tuple[HoldShown, ...]
     guard_percent: int
     guard_count: int

@@ -66,7 +66,7 @@ def add(
 def test_next_run_skips_a_blackout_and_says_so(client, scheduled, launch_as, tenant_ids):
     add(tenant_ids["dep-a"], day(1), day(5))
     now = datetime.combine(day(1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
-    after = blackouts.next_run_outside(scheduled, now)
+    after = blackouts.next_run_among(scheduled, blackouts.upcoming(tenant_ids["dep-a"], now), now)
     local = after.at.astimezone(blackouts.zone_or_utc("America/Denver"))
     assert (local.date(), local.hour, local.minute) == (day(6), 2, 0)
     assert after.after.reason == "Winter break"
@@ -85,7 +85,8 @@ def test_next_run_after_a_blackout_keeps_the_wall_clock_across_daylight_saving(t
     schedule = sync.get_schedule(tenant_ids["dep-a"])
     # In 2027 Denver springs forward on 14 March: 06:00 is 13:00 UTC before, 12:00 after.
     add(tenant_ids["dep-a"], date(2027, 3, 10), date(2027, 3, 13), today=date(2027, 3, 1))
-    after = blackouts.next_run_outside(schedule, datetime(2027, 3, 9, 14, 0, tzinfo=UTC))
+    now = datetime(2027, 3, 9, 14, 0, tzinfo=UTC)
+    after = blackouts.next_run_among(schedule, blackouts.upcoming(tenant_ids["dep-a"], now), now)
     assert after.at == datetime(2027, 3, 14, 12, 0, tzinfo=UTC)
     (blackout,) = blackouts.of(tenant_ids["dep-a"])
     # Its span: local midnight to local midnight, in the winter's offset.
