@@ -1,5 +1,6 @@
-"""What the tab and the live check cost the database, on PostgreSQL: no transaction around
-reads, and plans that stay on the indexes once psycopg prepares the statements."""
+"""What the tab and the live check cost the database: on PostgreSQL no transaction around reads,
+and plans that stay on the indexes once psycopg prepares the statements; on SQLite, statements
+that stay prepared from one request to the next."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from lti_app.timeutil import utcnow
 from tests.support.launcher import Launcher, https_client
 
 
-@pytest.fixture(autouse=True)
-def _postgresql_only(app: Flask) -> None:
+@pytest.fixture
+def postgresql(app: Flask) -> None:
     if db.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL transaction and plan")
 
 
+@pytest.mark.usefixtures("postgresql")
 def test_the_tab_and_the_live_check_read_without_a_transaction(make_app, registered, make_job):
     """A BEGIN and a ROLLBACK are two round trips a read gains nothing from (READ COMMITTED
     gives each statement its own snapshot); a window that is not marked still has them."""
@@ -74,6 +76,7 @@ def _generic_plan(statement, params: dict[str, object]) -> str:
         connection.exec_driver_sql("DEALLOCATE live_plan")
 
 
+@pytest.mark.usefixtures("postgresql")
 def test_any_sync_running_stays_on_the_index_when_prepared(tenant_ids):
     """Asked with the status as a parameter, "is any job In Progress?" is planned as a read of
     the whole history from the start (a third of the rows guessed to match), which never
@@ -103,3 +106,29 @@ def test_any_sync_running_stays_on_the_index_when_prepared(tenant_ids):
         plan = _generic_plan(statement, params)
         assert "Seq Scan on rostering_job" not in plan, plan
         assert "ix_rostering_job_tenant_status_updated" in plan, plan
+
+
+def test_sqlite_keeps_its_prepared_statements_between_pages(make_app, registered, make_job):
+    """SQLite's reads never had a transaction to drop. Switching its isolation level for them
+    did cost: the pool put the connection back with ``PRAGMA read_uncommitted``, which expires
+    every statement it has prepared, so each request prepared all of its own again."""
+    app = make_app()
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's prepared statements")
+    client = https_client(app)
+    token = Launcher(client, registered).admin_token("dep-a")
+    job = make_job(status=JobStatus.IN_PROGRESS)
+    with app.app_context():
+        dbapi = db.engine.raw_connection()
+        traced: list[str] = []
+        dbapi.driver_connection.set_trace_callback(traced.append)
+        dbapi.close()  # back to the pool: the one connection the requests below check out
+    for path, query in (
+        ("/rostering/", {}),
+        ("/rostering/live", {"job": job.public_id, "seen": "in_progress"}),
+        ("/rostering/", {}),
+    ):
+        response = client.get(path, query_string={"launch_token": token, **query})
+        assert response.status_code == 200, path
+    assert any(sql.startswith("SELECT") for sql in traced), "the requests used another connection"
+    assert not [sql for sql in traced if "read_uncommitted" in sql]
