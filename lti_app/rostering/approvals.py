@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import select, update
 
 from ..extensions import db, rowcount
 from ..i18n import N_
@@ -125,28 +124,6 @@ def expire(hours: int, now: datetime | None = None) -> int:
             ended += 1
         db.session.commit()
     return ended
-
-
-# Built once (building the eager load costs more than running it): the institution's holds,
-# oldest first, each with the only parts of its job a hold shows (its id, type and start).
-_PENDING = (
-    select(JobApproval)
-    .where(
-        JobApproval.tenant_id == bindparam("tenant_id"),
-        JobApproval.state == ApprovalState.PENDING.value,
-    )
-    .options(
-        joinedload(JobApproval.job).load_only(
-            RosteringJob.public_id, RosteringJob.type, RosteringJob.created_at
-        )
-    )
-    .order_by(JobApproval.requested_at)
-)
-
-
-def pending(tenant_id: int) -> list[JobApproval]:
-    """The tenant's syncs waiting for approval, oldest first, with their jobs."""
-    return list(db.session.scalars(_PENDING, {"tenant_id": tenant_id}))
 
 
 def document(approval: JobApproval | None) -> dict[str, Any] | None:

@@ -3,10 +3,10 @@ rooms in as few round trips as they allow and handed to its template as one obje
 
 The institution's state is one statement (``_STATE``): its schedule, a pending Sync now, whether
 a sync runs, where its newest job is, its Canvas connection and whether an API key lets its
-admins connect, its change guard, its history policy, and whether it has anything that needs a
-list of its own (a held sync, a blackout not over, a Canvas import under way). Those lists are
-read only when there is something in them, so a quiet institution's page is three statements:
-the launch, the state, the jobs.
+admins connect, its change guard, its history policy, whether a Canvas import of its is under
+way, and its held syncs and blackouts not over. So every page of the Rostering tab is three
+statements (the launch, the state, the jobs), and one more only while Canvas imports run (the
+queue the tab can stop).
 
 The Rostering tab's parts that are kept once rendered (``tab/fragments.py``) get their values
 here as frozen dataclasses (``JobRow`` and the ``*Part`` classes): each holds everything its
@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from ..alerts import guard, recipients, stuck
 from ..alerts.models import AlertSettings
@@ -30,7 +30,6 @@ from ..canvas.models import CanvasAction, CanvasApiKey, CanvasConnection, ErrorR
 from ..extensions import db
 from ..lti.models import Tenant
 from ..rostering import (
-    approvals,
     blackouts,
     canvas_imports,
     filters,
@@ -54,8 +53,14 @@ from ..rostering.schedule import describe_interval
 _IN_PROGRESS = reading.in_sql(JobStatus.IN_PROGRESS.value)
 _NEWEST = reading.newest(Tenant.id)
 
-# Built once (building it costs about what running it does): at most one row of each joined
-# table belongs to an institution, so the statement answers one row.
+# The jobs of held syncs, each read for only what a hold shows (its id, type and start).
+_HELD_JOB = aliased(RosteringJob, name="held_job")
+
+# Built once (building it costs about what running it does). At most one row of each of the
+# first joined tables belongs to an institution; its held syncs and its blackouts not over are
+# joined too, so the statement answers a row for each pair of them (one row when it has none;
+# a blackout list is at most blackouts.MAX_PER_INSTITUTION long), and the page reads them all
+# in this one round trip.
 _STATE = (
     select(
         SyncSchedule,
@@ -67,15 +72,6 @@ _STATE = (
         select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
         AlertSettings,
         HistoryPolicy,
-        select(JobApproval.job_id)
-        .where(
-            JobApproval.tenant_id == Tenant.id,
-            JobApproval.state == reading.in_sql(ApprovalState.PENDING.value),
-        )
-        .exists(),
-        select(SyncBlackout.id)
-        .where(SyncBlackout.tenant_id == Tenant.id, SyncBlackout.ends_at > bindparam("now"))
-        .exists(),
         select(RosteringJob.id)
         .where(
             RosteringJob.tenant_id == Tenant.id,
@@ -83,6 +79,8 @@ _STATE = (
             RosteringJob.canvas_sis_import_id.is_not(None),
         )
         .exists(),
+        JobApproval,
+        SyncBlackout,
     )
     .select_from(Tenant)
     .outerjoin(SyncSchedule, SyncSchedule.tenant_id == Tenant.id)
@@ -96,7 +94,25 @@ _STATE = (
     .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
     .outerjoin(AlertSettings, AlertSettings.tenant_id == Tenant.id)
     .outerjoin(HistoryPolicy, HistoryPolicy.tenant_id == Tenant.id)
+    .outerjoin(
+        JobApproval,
+        and_(
+            JobApproval.tenant_id == Tenant.id,
+            JobApproval.state == reading.in_sql(ApprovalState.PENDING.value),
+        ),
+    )
+    .outerjoin(_HELD_JOB, _HELD_JOB.id == JobApproval.job_id)
+    .outerjoin(
+        SyncBlackout,
+        and_(SyncBlackout.tenant_id == Tenant.id, SyncBlackout.ends_at > bindparam("now")),
+    )
+    .options(
+        contains_eager(JobApproval.job.of_type(_HELD_JOB)).load_only(
+            _HELD_JOB.public_id, _HELD_JOB.type, _HELD_JOB.created_at
+        )
+    )
     .where(Tenant.id == bindparam("tenant_id"))
+    .order_by(JobApproval.requested_at, SyncBlackout.starts_at)
 )
 
 
@@ -123,20 +139,20 @@ class State:
         return blackouts.current_among(self.blackouts, now)
 
 
-def state(tenant: Tenant, now: datetime, *, holds: bool = True) -> State:
-    """The institution's state: one round trip, and one more for each list it has (its held
-    syncs only when ``holds``: Settings shows none)."""
-    # Twelve columns, more than SQLAlchemy types a row of: each is named as it is unpacked.
-    row: Any = db.session.execute(
+def state(tenant: Tenant, now: datetime) -> State:
+    """The institution's state, its held syncs and its blackouts not over: one round trip."""
+    rows: Any = db.session.execute(
         _STATE,
         {
             "tenant_id": tenant.id,
             "base_url": normalise_base_url(tenant.canvas_api_base_url),
             "now": now,
         },
-    ).one()
+    ).all()
+    # Ten columns of state, the same on every row, then a hold and a blackout: each is named
+    # as it is unpacked (more columns than SQLAlchemy types a row of).
     (schedule, pending, running, newest_at, newest_id, connection, can_connect,
-     guard_row, policy, held, blacked_out, importing) = row  # fmt: skip
+     guard_row, policy, importing, _, _) = rows[0]  # fmt: skip
     return State(
         schedule=schedule,
         pending_request=pending,
@@ -145,8 +161,12 @@ def state(tenant: Tenant, now: datetime, *, holds: bool = True) -> State:
         canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
         guard_row=guard_row,
         policy=policy,
-        holds=approvals.pending(tenant.id) if held and holds else [],
-        blackouts=blackouts.upcoming(tenant.id, now) if blacked_out else [],
+        # In the statement's order (oldest hold, soonest blackout first), each once.
+        holds=list(dict.fromkeys(row[-2] for row in rows if row[-2] is not None)),
+        blackouts=sorted(
+            dict.fromkeys(row[-1] for row in rows if row[-1] is not None),
+            key=lambda b: b.starts_at,
+        ),
         canvas_importing=bool(importing),
     )
 
@@ -436,7 +456,7 @@ class SettingsView:
 
 def settings(tenant: Tenant, now: datetime) -> SettingsView:
     """The Settings tab's view of ``tenant``."""
-    current = state(tenant, now, holds=False)
+    current = state(tenant, now)
     return SettingsView(
         state=current,
         in_blackout=current.in_blackout(now),
