@@ -75,10 +75,17 @@ def ago(value: datetime, now: datetime | None = None) -> str:
 def duration(minutes: int) -> str:
     """A length of time in the admin's language, in its largest whole unit: "3 hours", "90
     minutes", "3 horas"."""
+    return _duration(minutes, get_locale_name())
+
+
+@lru_cache(maxsize=1024)
+def _duration(minutes: int, locale: str) -> str:
+    # Babel reads the locale's unit patterns on every call; an institution's few lengths (the
+    # stuck-job time on every page) are the same again and again.
     for unit, size in (("duration-day", 1440), ("duration-hour", 60)):
         if minutes % size == 0:
-            return format_unit(minutes // size, unit, length="long", locale=get_locale_name())
-    return format_unit(minutes, "duration-minute", length="long", locale=get_locale_name())
+            return format_unit(minutes // size, unit, length="long", locale=locale)
+    return format_unit(minutes, "duration-minute", length="long", locale=locale)
 
 
 def number(value: int) -> str:

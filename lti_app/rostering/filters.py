@@ -12,6 +12,7 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 
 from ..extensions import db
+from ..i18n import N_
 from ..timeutil import zone_or_utc
 from .models import STATUS_LABELS, JobStatus, RosteringJob, Trigger
 from .tally import TOTAL, JobTally
@@ -116,6 +117,8 @@ TRIGGERS = {t.value for t in Trigger}
 
 
 def _day(value: str | None, name: str, problems: list[str]) -> date | None:
+    """The day ``value`` names, else None; ``name`` is the field's catalog id, translated only
+    for a problem (every page parses the filter)."""
     if not value:
         return None
     try:
@@ -123,11 +126,11 @@ def _day(value: str | None, name: str, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(
             gettext("%(field)s must be a date like 2026-11-29, not “%(value)s”",
-                    field=name, value=value[:40])
+                    field=gettext(name), value=value[:40])
         )  # fmt: skip
         return None
     if not 2000 <= day.year < 2100:
-        problems.append(gettext("%(field)s must be between 2000 and 2099", field=name))
+        problems.append(gettext("%(field)s must be between 2000 and 2099", field=gettext(name)))
         return None
     return day
 
@@ -142,8 +145,8 @@ def parse(args: Mapping[str, Any], zone: str) -> JobFilter:
             statuses.append(value)
         elif value:
             problems.append(gettext("“%(value)s” is not a status", value=value[:40]))
-    start = _day(args.get("from"), gettext("From"), problems)
-    end = _day(args.get("to"), gettext("To"), problems)
+    start = _day(args.get("from"), N_("From"), problems)
+    end = _day(args.get("to"), N_("To"), problems)
     if start and end and end < start:
         problems.append(gettext("To is before From"))
         start = end = None

@@ -121,10 +121,22 @@ class JobPage:
         return params
 
 
+# Built once: a page's statement is rebuilt per request, and building these clauses and
+# options costs more than running it (SQLAlchemy's statements and options are immutable).
+_NEWEST_FIRST = (RosteringJob.updated_at.desc(), RosteringJob.id.desc())
+_OLDEST_FIRST = (RosteringJob.updated_at.asc(), RosteringJob.id.asc())
+# The list shows none of the JSON columns nor the CSV line: not read, not decoded.
+_LISTED = (
+    defer(RosteringJob.change_counts),
+    defer(RosteringJob.stage_history),
+    defer(RosteringJob.csv_line),
+)
+
+
 def newest_first() -> tuple[Any, Any]:
     """The list's order: most recently updated first, the id breaking ties, so rows never
     repeat or vanish between pages."""
-    return (RosteringJob.updated_at.desc(), RosteringJob.id.desc())
+    return _NEWEST_FIRST
 
 
 def _position() -> Any:
@@ -200,17 +212,11 @@ def _rows(stmt: Any, newest: bool, offset: int, limit: int) -> list[RosteringJob
     Rows skipped by an offset are passed over in the index alone: the page's ids are found
     first (the index holds them), then only those rows are read.
     """
-    order = newest_first() if newest else (RosteringJob.updated_at.asc(), RosteringJob.id.asc())
+    order = _NEWEST_FIRST if newest else _OLDEST_FIRST
     if offset:
         ids = stmt.with_only_columns(RosteringJob.id).order_by(*order).offset(offset).limit(limit)
         stmt = select(RosteringJob).where(RosteringJob.id.in_(ids.scalar_subquery()))
-    # The list shows none of the JSON columns nor the CSV line: not read, not decoded.
-    stmt = stmt.options(
-        defer(RosteringJob.change_counts),
-        defer(RosteringJob.stage_history),
-        defer(RosteringJob.csv_line),
-    )
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit)))
+    rows = list(db.session.scalars(stmt.options(*_LISTED).order_by(*order).limit(limit)))
     return rows if newest else rows[::-1]
 
 

@@ -28,7 +28,7 @@ from ..canvas import actions, connections, error_rows
 from ..canvas.connections import TabStatus, normalise_base_url
 from ..canvas.models import CanvasAction, CanvasApiKey, CanvasConnection, ErrorRead
 from ..extensions import db
-from ..lti.models import Tenant
+from ..lti.models import Launch, Tenant
 from ..rostering import (
     blackouts,
     canvas_imports,
@@ -228,6 +228,26 @@ def job_rows(
 
 # The parts of the Rostering tab kept once rendered (tab/fragments.py): each is a frozen value
 # holding everything its template shows, so it is the key its HTML is kept under.
+
+
+@dataclass(frozen=True)
+class HeaderPart:
+    """The page's header and tabs: where the admin is, who they are, and which tab is open."""
+
+    context: str  # the account's name, with the institution's when Canvas names it otherwise
+    user_name: str
+    tab: str  # "rostering", "settings" or "activity"
+
+
+def header_part(launch: Launch, endpoint: str | None) -> HeaderPart:
+    """The header of ``launch``'s page at ``endpoint``: its tab is Settings' or Activity's,
+    else Rostering's (a job's pages are the Rostering tab's)."""
+    tenant = launch.tenant
+    context = launch.account_name or tenant.display_name
+    if launch.account_name and tenant.name and launch.account_name != tenant.name:
+        context = f"{context} · {tenant.name}"
+    tabs = {"rostering.settings_page": "settings", "rostering.activity_page": "activity"}
+    return HeaderPart(context, launch.user_name, tabs.get(endpoint or "", "rostering"))
 
 
 @dataclass(frozen=True)

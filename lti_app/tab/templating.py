@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from markupsafe import Markup
 
 from ..formatting import (
@@ -24,7 +24,7 @@ from ..lti.permissions import Need
 from ..lti.tokens import tool_url
 from ..rostering.models import STATUS_LABELS
 from ..rostering.words import tool_word
-from . import fragments
+from . import fragments, queries
 
 
 def job_url(endpoint: str, public_id: str) -> str:
@@ -86,5 +86,6 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["job_url"] = job_url
     app.jinja_env.globals["status_badge"] = status_badge
     app.jinja_env.globals["kept"] = fragments.part
+    app.jinja_env.globals["header"] = lambda: queries.header_part(g.launch, request.endpoint)
     # What a control needs, named by Canvas's SIS permission (every page, kept parts too).
     app.jinja_env.globals["needs"] = Need

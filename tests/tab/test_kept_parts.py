@@ -98,3 +98,19 @@ def test_a_kept_part_follows_its_data_and_who_looks(client, launch_as, make_job,
     after = page(client, acting)
     assert "Resume schedule" in after and "Pause schedule" not in after
     assert "would delete 40 of 120 enrollments" not in after
+
+
+def test_the_kept_header_names_whoever_looks_and_the_tab_they_are_on(client, launch_as):
+    avery, blake = launch_as(), launch_as(name="Blake Admin")
+    rostering = page(client, avery)
+    settings = client.get("/rostering/settings", query_string={"launch_token": blake})
+    activity = client.get("/rostering/activity", query_string={"launch_token": avery})
+    seen = page(client, blake)
+    assert "Signed in as Avery Admin" in rostering and "Signed in as Blake Admin" in seen
+    assert "Avery" not in seen
+    assert 'aria-current="page">Rostering<' in rostering
+    assert 'aria-current="page">Settings<' in settings.get_data(as_text=True)
+    assert 'aria-current="page">Activity<' in activity.get_data(as_text=True)
+    assert seen.count('aria-current="page"') == 1
+    # The account's name, and the institution's beside it where Canvas names them apart.
+    assert "Alpha College" in seen
