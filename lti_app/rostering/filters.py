@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask_babel import gettext
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, gettext
 from ..timeutil import zone_or_utc
 from .models import STATUS_LABELS, JobStatus, RosteringJob, Trigger
 from .tally import TOTAL, JobTally

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from babel.dates import get_day_names
-from flask_babel import get_locale, gettext, ngettext
+from flask_babel import get_locale
 
+from ..i18n import gettext, ngettext
 from ..timeutil import zone_or_utc
 from .models import SyncSchedule
 

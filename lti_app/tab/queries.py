@@ -294,6 +294,18 @@ class SchedulePart:
 
 
 @dataclass(frozen=True)
+class ActionsPart:
+    """The Rostering Jobs list's buttons: stop Canvas's queued imports, Sync now (back to this
+    page), Download (the filter's jobs) and Refresh (this page again)."""
+
+    queued_imports: int  # Canvas's queued imports of the institution, which the tab can stop
+    may_act: bool
+    page: int
+    download: tuple[tuple[str, Any], ...]  # URL parameters
+    refresh: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class FilterPart:
     """The filter form of the Rostering Jobs list."""
 
@@ -323,11 +335,9 @@ class PagerPart:
     items: tuple[tuple[str, str, tuple[tuple[str, Any], ...] | None, bool], ...]
 
 
-def _frozen(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+def _frozen(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """URL parameters as a key can hold them (a list of values as a tuple, which url_for
     writes out the same way)."""
-    if params is None:
-        return None
     return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
 
 
@@ -396,11 +406,11 @@ class RosteringView:
     job_filter: filters.JobFilter
     next_run: blackouts.NextRun | None
     stuck_for_minutes: int
-    queued_imports: int  # Canvas's queued imports of the institution, which the tab can stop
     email_unsent: bool  # recipients expect email from a server that sends none
     # The parts kept once rendered.
     holds: HoldsPart | None
     schedule: SchedulePart | None
+    actions: ActionsPart
     filters: FilterPart
     head: HeadPart
     pager: PagerPart
@@ -416,6 +426,11 @@ def rostering(
     schedule = current.schedule
     email_configured = recipients.email_configured()
     next_run = blackouts.next_run_among(schedule, current.blackouts, now) if schedule else None
+    queued = (
+        actions.queued_imports(tenant.id)
+        if current.canvas_importing and current.canvas.connection
+        else 0
+    )
     return RosteringView(
         state=current,
         jobs=jobs,
@@ -423,16 +438,18 @@ def rostering(
         job_filter=jobs_filter,
         next_run=next_run,
         stuck_for_minutes=stuck.minutes_of(current.guard_row),
-        queued_imports=(
-            actions.queued_imports(tenant.id)
-            if current.canvas_importing and current.canvas.connection
-            else 0
-        ),
         # Read only when it can be true: email is not set up here.
         email_unsent=not email_configured
         and any(r.is_email for r in recipients.for_tenant(tenant.id)),
         holds=holds_part(current, may_act, expire_hours),
         schedule=schedule_part(current, next_run, current.in_blackout(now), may_act, jobs.page),
+        actions=ActionsPart(
+            queued_imports=queued,
+            may_act=may_act,
+            page=jobs.page,
+            download=_frozen(jobs_filter.params()),
+            refresh=_frozen(jobs.edge_link(jobs.page)),
+        ),
         filters=FilterPart(
             statuses=tuple(jobs_filter.statuses),
             start=jobs_filter.start,
@@ -450,7 +467,7 @@ def rostering(
         ),
         pager=PagerPart(
             tuple(
-                (text, label, _frozen(params), current_page)
+                (text, label, None if params is None else _frozen(params), current_page)
                 for text, label, params, current_page in jobs.pager()
             )
             if jobs.pages > 1

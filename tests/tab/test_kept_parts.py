@@ -86,11 +86,12 @@ def test_a_kept_part_follows_its_data_and_who_looks(client, launch_as, make_job,
     approvals.hold(held, ["would delete 40 of 120 enrollments"], {"enrollments": {"deleted": 40}})
     db.session.commit()
     acting, looking = launch_as("import_sis,manage_sis"), launch_as("read_sis", name="Blake")
+    sync_now = 'type="submit">Sync now</button>'
     before = page(client, acting)
-    assert "Pause schedule" in before and ">Approve<" in before
-    # The same parts for one who may only look: no Pause, no Approve.
+    assert "Pause schedule" in before and ">Approve<" in before and sync_now in before
+    # The same parts for one who may only look: no Pause, no Approve, no Sync now.
     seen = page(client, looking)
-    assert "Pause schedule" not in seen and ">Approve<" not in seen
+    assert "Pause schedule" not in seen and ">Approve<" not in seen and sync_now not in seen
     assert "would delete 40 of 120 enrollments" in seen
     # The schedule paused and the hold decided: the parts are rendered afresh.
     sync.set_paused(tenant_id, True, "Avery Admin")
@@ -114,3 +115,28 @@ def test_the_kept_header_names_whoever_looks_and_the_tab_they_are_on(client, lau
     assert seen.count('aria-current="page"') == 1
     # The account's name, and the institution's beside it where Canvas names them apart.
     assert "Alpha College" in seen
+
+
+def test_the_kept_buttons_download_and_refresh_what_the_admin_is_looking_at(
+    client, launcher, make_job
+):
+    for n in range(3):
+        make_job(external_id=f"listed-{n}", status=JobStatus.FAILED if n else JobStatus.COMPLETED)
+    token = launcher.admin_token("dep-a")
+
+    def links(query: dict[str, object]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        html = client.get("/rostering/", query_string={"launch_token": token, **query})
+        text = html.get_data(as_text=True).replace("&amp;", "&")
+        download = re.search(r'href="(/rostering/jobs\.csv[^"]*)" download', text)
+        refresh = re.search(
+            r'href="(/rostering/[^"]*)">\s*<svg[^>]*>.*?</svg>\s*Refresh', text, re.S
+        )
+        assert download and refresh
+        return parse_qs(urlsplit(download[1]).query), parse_qs(urlsplit(refresh[1]).query)
+
+    download, refresh = links({})
+    assert "status" not in download and refresh["page"] == ["1"]
+    download, refresh = links({"status": "failed", "per_page": 1, "page": 2})
+    assert download["status"] == ["failed"]
+    assert refresh["status"] == ["failed"] and refresh["page"] == ["2"]
+    assert refresh["per_page"] == ["1"]
