@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 from flask_babel import Babel, force_locale, get_translations, refresh
 from markupsafe import Markup
 
@@ -123,7 +123,10 @@ def init_app(app: Flask) -> None:
 
 
 def translations() -> Any:
-    """This request's catalog, looked up once."""
+    """This request's catalog, looked up once (outside an app context, Flask-Babel's: none,
+    the words as written)."""
+    if not has_app_context():
+        return get_translations()
     found = g.get("catalog")
     if found is None:
         found = g.catalog = get_translations()

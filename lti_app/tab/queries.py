@@ -163,10 +163,7 @@ def state(tenant: Tenant, now: datetime) -> State:
         policy=policy,
         # In the statement's order (oldest hold, soonest blackout first), each once.
         holds=list(dict.fromkeys(row[-2] for row in rows if row[-2] is not None)),
-        blackouts=sorted(
-            dict.fromkeys(row[-1] for row in rows if row[-1] is not None),
-            key=lambda b: b.starts_at,
-        ),
+        blackouts=list(dict.fromkeys(row[-1] for row in rows if row[-1] is not None)),
         canvas_importing=bool(importing),
     )
 
