@@ -2,6 +2,9 @@
 // to it (Canvas's iframe allows clipboard-write), else the text is selected for Ctrl+C.
 (function () {
   "use strict";
+  // The button is shown once this script answers it: a click before the script had loaded
+  // did nothing, and without scripts the field is there to select.
+  document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
     if (!button) { return; }

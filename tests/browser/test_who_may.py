@@ -66,9 +66,21 @@ def test_a_manage_admin_copies_a_new_token(context, open_course, registered, too
         page, frame = open_course(context)
         frame.get_by_role("link", name="Settings").click()
         frame.locator('input[name="name"]').fill("Nightly agent")
+        # The copy script held back (a slow network, a busy server): a click before it runs
+        # would do nothing, so there is no button to click until it does.
+        held = []
+
+        def hold(route):
+            held.append(route)
+
+        context.route("**/static/js/copy.js", hold)
         frame.locator('form[action="/rostering/tokens"] button').click()
         token = frame.locator("#new-token").input_value()
         assert token.startswith("sisi_")
+        while not held:  # the browser's request reaches the route in a moment
+            page.wait_for_timeout(10)
+        expect(frame.get_by_role("button", name="Copy")).to_be_hidden()
+        held[0].continue_()
         frame.get_by_role("button", name="Copy").click()
         expect(frame.locator('[data-copy-status="new-token"]')).to_have_text("Copied")
         page.bring_to_front()
