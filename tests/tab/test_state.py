@@ -32,8 +32,11 @@ def test_held_syncs_and_blackouts_come_in_the_one_round_trip(tenant_ids, make_jo
     first = make_job(status=JobStatus.IN_PROGRESS, minutes_ago=5)
     second = make_job(status=JobStatus.IN_PROGRESS)
     decided = make_job(status=JobStatus.IN_PROGRESS)
-    for job in (first, second, decided):
-        approvals.hold(job, ["would delete 40 of 120 enrollments"], {"enrollments": {"deleted": 4}})
+    reasons, planned = ["would delete 4 of 12 enrollments"], {"enrollments": {"deleted": 4}}
+    with time_machine.travel(utcnow() - timedelta(minutes=2)):  # the oldest hold
+        approvals.hold(first, reasons, planned)
+    for job in (second, decided):
+        approvals.hold(job, reasons, planned)
     approvals.decide(decided, approve=False, by="A")
     other = make_job("dep-b", status=JobStatus.IN_PROGRESS)
     approvals.hold(other, ["would delete 1 of 2 courses"], {"courses": {"deleted": 1}})
