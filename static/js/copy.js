@@ -17,9 +17,14 @@
       say(button.getAttribute("data-copy-failed"));
     };
     if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(field.value).then(function () {
+      // A write that has not settled in 2 s (a browser waiting on a prompt, or on a clipboard
+      // it cannot reach) gets the fallback rather than silence.
+      var settled = false;
+      var settle = function (then) { return function () { if (!settled) { settled = true; then(); } }; };
+      window.setTimeout(settle(fallback), 2000);
+      navigator.clipboard.writeText(field.value).then(settle(function () {
         say(button.getAttribute("data-copied"));
-      }, fallback);
+      }), settle(fallback));
     } else {
       fallback();
     }
