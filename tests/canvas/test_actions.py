@@ -162,7 +162,7 @@ def test_progress_is_followed_to_the_end_and_the_job_follows_canvas(
     recipients.add_email(
         tenant_ids["dep-a"], "ops@alpha.example.edu", events=None, locale="en", added_by="A"
     )
-    canvas.standin.restore_seconds = 1.5
+    canvas.standin.restore_seconds = 4  # rounds enough to see it restoring on a slow machine
     token = launch(launcher, canvas, permissions="import_sis,manage_sis")
     post(client, f"/jobs/{undoable.public_id}/restore", token, mode="deleted")
 
