@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import aliased, contains_eager, joinedload
+from sqlalchemy.orm import joinedload
 
 from ..alerts import guard, recipients, stuck
 from ..alerts.models import AlertSettings
@@ -27,7 +27,7 @@ from ..api import tokens as agent_tokens
 from ..canvas import actions, connections, error_rows
 from ..canvas.connections import TabStatus, normalise_base_url
 from ..canvas.models import CanvasAction, CanvasApiKey, CanvasConnection, ErrorRead
-from ..extensions import db
+from ..extensions import Records, db
 from ..lti.models import Launch, Tenant
 from ..rostering import (
     blackouts,
@@ -53,8 +53,74 @@ from ..rostering.schedule import describe_interval
 _IN_PROGRESS = reading.in_sql(JobStatus.IN_PROGRESS.value)
 _NEWEST = reading.newest(Tenant.id)
 
+# The rows the state reads, as records (read without the ORM: the statement is read on every
+# view, and loading its eight entities cost the ORM twice what running it does).
+_SCHEDULE = Records(SyncSchedule)
+_REQUEST = Records(SyncRequest)
+_CONNECTION = Records(CanvasConnection)
+_GUARD = Records(AlertSettings)
+_POLICY = Records(HistoryPolicy)
+_HOLD = Records(JobApproval)
+_BLACKOUT = Records(SyncBlackout)
 # The jobs of held syncs, each read for only what a hold shows (its id, type and start).
-_HELD_JOB = aliased(RosteringJob, name="held_job")
+_HELD_JOB = RosteringJob.__table__.alias("held_job")
+
+
+class Hold(NamedTuple):
+    """A held sync: its approval and what its section shows of its job."""
+
+    approval: JobApproval
+    public_id: str
+    type: str
+    created_at: datetime
+
+
+def _laid_out(
+    *parts: tuple[str, Records[Any] | list[Any]],
+) -> tuple[list[Any], dict[str, slice]]:
+    """A statement's columns from named parts (records or columns) and each part's slice of
+    its rows."""
+    columns: list[Any] = []
+    at = {}
+    for name, part in parts:
+        more = part.columns if isinstance(part, Records) else part
+        at[name] = slice(len(columns), len(columns) + len(more))
+        columns += more
+    return columns, at
+
+
+_STATE_COLUMNS, _AT = _laid_out(
+    ("schedule", _SCHEDULE),
+    ("request", _REQUEST),
+    ("connection", _CONNECTION),
+    ("guard", _GUARD),
+    ("policy", _POLICY),
+    (
+        "facts",
+        [
+            reading.any_running(Tenant.id),
+            _NEWEST.with_only_columns(RosteringJob.updated_at).scalar_subquery(),
+            _NEWEST.with_only_columns(RosteringJob.id).scalar_subquery(),
+            select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
+            select(RosteringJob.id)
+            .where(
+                RosteringJob.tenant_id == Tenant.id,
+                RosteringJob.status == _IN_PROGRESS,
+                RosteringJob.canvas_sis_import_id.is_not(None),
+            )
+            .exists(),
+        ],
+    ),
+    ("hold", _HOLD),
+    ("held_job", [_HELD_JOB.c.public_id, _HELD_JOB.c.type, _HELD_JOB.c.created_at]),
+    ("blackout", _BLACKOUT),
+)
+
+
+def _of_tenant(model: Any, *more: Any) -> Any:
+    """The join condition of a model's rows of the institution (and ``more``)."""
+    return and_(model.__table__.c.tenant_id == Tenant.id, *more)
+
 
 # Built once (building it costs about what running it does). At most one row of each of the
 # first joined tables belongs to an institution; its held syncs and its blackouts not over are
@@ -62,63 +128,40 @@ _HELD_JOB = aliased(RosteringJob, name="held_job")
 # a blackout list is at most blackouts.MAX_PER_INSTITUTION long), and the page reads them all
 # in this one round trip.
 _STATE = (
-    select(
-        SyncSchedule,
-        SyncRequest,
-        reading.any_running(Tenant.id),
-        _NEWEST.with_only_columns(RosteringJob.updated_at).scalar_subquery(),
-        _NEWEST.with_only_columns(RosteringJob.id).scalar_subquery(),
-        CanvasConnection,
-        select(CanvasApiKey.id).where(CanvasApiKey.base_url == bindparam("base_url")).exists(),
-        AlertSettings,
-        HistoryPolicy,
-        select(RosteringJob.id)
-        .where(
-            RosteringJob.tenant_id == Tenant.id,
-            RosteringJob.status == _IN_PROGRESS,
-            RosteringJob.canvas_sis_import_id.is_not(None),
-        )
-        .exists(),
-        JobApproval,
-        SyncBlackout,
-    )
+    select(*_STATE_COLUMNS)
     .select_from(Tenant)
-    .outerjoin(SyncSchedule, SyncSchedule.tenant_id == Tenant.id)
+    .outerjoin(SyncSchedule.__table__, _of_tenant(SyncSchedule))
     .outerjoin(
-        SyncRequest,
-        and_(
-            SyncRequest.tenant_id == Tenant.id,
-            SyncRequest.status == reading.in_sql(SyncRequestStatus.PENDING.value),
+        SyncRequest.__table__,
+        _of_tenant(
+            SyncRequest,
+            SyncRequest.__table__.c.status == reading.in_sql(SyncRequestStatus.PENDING.value),
         ),
     )
-    .outerjoin(CanvasConnection, CanvasConnection.tenant_id == Tenant.id)
-    .outerjoin(AlertSettings, AlertSettings.tenant_id == Tenant.id)
-    .outerjoin(HistoryPolicy, HistoryPolicy.tenant_id == Tenant.id)
+    .outerjoin(CanvasConnection.__table__, _of_tenant(CanvasConnection))
+    .outerjoin(AlertSettings.__table__, _of_tenant(AlertSettings))
+    .outerjoin(HistoryPolicy.__table__, _of_tenant(HistoryPolicy))
     .outerjoin(
-        JobApproval,
-        and_(
-            JobApproval.tenant_id == Tenant.id,
-            JobApproval.state == reading.in_sql(ApprovalState.PENDING.value),
+        JobApproval.__table__,
+        _of_tenant(
+            JobApproval,
+            JobApproval.__table__.c.state == reading.in_sql(ApprovalState.PENDING.value),
         ),
     )
-    .outerjoin(_HELD_JOB, _HELD_JOB.id == JobApproval.job_id)
+    .outerjoin(_HELD_JOB, _HELD_JOB.c.id == JobApproval.__table__.c.job_id)
     .outerjoin(
-        SyncBlackout,
-        and_(SyncBlackout.tenant_id == Tenant.id, SyncBlackout.ends_at > bindparam("now")),
-    )
-    .options(
-        contains_eager(JobApproval.job.of_type(_HELD_JOB)).load_only(
-            _HELD_JOB.public_id, _HELD_JOB.type, _HELD_JOB.created_at
-        )
+        SyncBlackout.__table__,
+        _of_tenant(SyncBlackout, SyncBlackout.__table__.c.ends_at > bindparam("now")),
     )
     .where(Tenant.id == bindparam("tenant_id"))
-    .order_by(JobApproval.requested_at, SyncBlackout.starts_at)
+    .order_by(JobApproval.__table__.c.requested_at, SyncBlackout.__table__.c.starts_at)
 )
 
 
 @dataclass(frozen=True)
 class State:
-    """The institution's state as ``_STATE`` reads it, with the lists it needs."""
+    """The institution's state as ``_STATE`` reads it, with the lists it needs. Its rows are
+    records (``extensions.Records``): they read as their models do, and change nothing."""
 
     schedule: SyncSchedule | None
     pending_request: SyncRequest | None
@@ -127,7 +170,7 @@ class State:
     canvas: TabStatus
     guard_row: AlertSettings | None
     policy: HistoryPolicy | None
-    holds: list[JobApproval]
+    holds: list[Hold]  # oldest first
     blackouts: list[SyncBlackout]  # not over yet, soonest first
     canvas_importing: bool  # a Canvas import of the institution is under way
 
@@ -141,29 +184,40 @@ class State:
 
 def state(tenant: Tenant, now: datetime) -> State:
     """The institution's state, its held syncs and its blackouts not over: one round trip."""
-    rows: Any = db.session.execute(
-        _STATE,
-        {
-            "tenant_id": tenant.id,
-            "base_url": normalise_base_url(tenant.canvas_api_base_url),
-            "now": now,
-        },
-    ).all()
-    # Ten columns of state, the same on every row, then a hold and a blackout: each is named
-    # as it is unpacked (more columns than SQLAlchemy types a row of).
-    (schedule, pending, running, newest_at, newest_id, connection, can_connect,
-     guard_row, policy, importing, _, _) = rows[0]  # fmt: skip
+    rows = (
+        db.session.connection()
+        .execute(
+            _STATE,
+            {
+                "tenant_id": tenant.id,
+                "base_url": normalise_base_url(tenant.canvas_api_base_url),
+                "now": now,
+            },
+        )
+        .all()
+    )
+    first = rows[0]
+    running, newest_at, newest_id, can_connect, importing = first[_AT["facts"]]
+    holds: dict[int, Hold] = {}
+    shown: dict[int, SyncBlackout] = {}
+    # In the statement's order (oldest hold, soonest blackout first), each once.
+    for row in rows:
+        hold, blackout = _HOLD.of(row[_AT["hold"]]), _BLACKOUT.of(row[_AT["blackout"]])
+        if hold is not None and hold.job_id not in holds:
+            holds[hold.job_id] = Hold(hold, *row[_AT["held_job"]])
+        if blackout is not None:
+            shown.setdefault(blackout.id, blackout)
+    connection = _CONNECTION.of(first[_AT["connection"]])
     return State(
-        schedule=schedule,
-        pending_request=pending,
+        schedule=_SCHEDULE.of(first[_AT["schedule"]]),
+        pending_request=_REQUEST.of(first[_AT["request"]]),
         running=bool(running),
         newest=(newest_at, newest_id) if newest_id else None,
         canvas=TabStatus(connection, bool(can_connect) and bool(tenant.canvas_api_base_url)),
-        guard_row=guard_row,
-        policy=policy,
-        # In the statement's order (oldest hold, soonest blackout first), each once.
-        holds=list(dict.fromkeys(row[-2] for row in rows if row[-2] is not None)),
-        blackouts=list(dict.fromkeys(row[-1] for row in rows if row[-1] is not None)),
+        guard_row=_GUARD.of(first[_AT["guard"]]),
+        policy=_POLICY.of(first[_AT["policy"]]),
+        holds=list(holds.values()),
+        blackouts=list(shown.values()),
         canvas_importing=bool(importing),
     )
 
@@ -351,12 +405,12 @@ def holds_part(current: State, may_act: bool, expire_hours: int) -> HoldsPart | 
     return HoldsPart(
         holds=tuple(
             HoldShown(
-                public_id=hold.job.public_id,
-                type=hold.job.type,
-                created_at=hold.job.created_at,
-                expires_at=hold.expires_at(expire_hours),
-                reasons=tuple(hold.reasons),
-                planned=tuple(_planned_row(n, c) for n, c in sorted(hold.planned.items())),
+                public_id=hold.public_id,
+                type=hold.type,
+                created_at=hold.created_at,
+                expires_at=hold.approval.expires_at(expire_hours),
+                reasons=tuple(hold.approval.reasons),
+                planned=tuple(_planned_row(n, c) for n, c in sorted(hold.approval.planned.items())),
             )
             for hold in current.holds
         ),
