@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections import namedtuple
@@ -24,6 +25,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import inspect as inspect_mapped
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapper
 from sqlalchemy.types import TypeDecorator
 
@@ -97,7 +99,12 @@ def reads_only(view: F) -> F:
 
     On PostgreSQL, in READ COMMITTED, each statement sees its own snapshot whether or not a
     transaction surrounds it, so the transaction bought nothing but a BEGIN and a ROLLBACK:
-    two of the round trips a page and the live check used to pay. SQLite's driver only begins
+    two of the round trips a page and the live check used to pay. And psycopg forgets every
+    statement it has prepared on the connection at each ROLLBACK (it sends DEALLOCATE ALL):
+    one read ended by a rollback cost the next views on that connection their prepared
+    statements and PostgreSQL's generic plans, so the views that only read are marked: the
+    tab's pages and windows, the agent API's GETs, /healthz (which a load balancer asks every
+    few seconds) and /metrics. SQLite's driver only begins
     a transaction before a write, so its reads never had one; and there switching the isolation
     level costs: the pool puts the connection back with ``PRAGMA read_uncommitted``, which
     expires every statement the connection has prepared, so the next request on it prepared
@@ -110,11 +117,29 @@ def reads_only(view: F) -> F:
         # A transaction already begun (an app context the caller pushed, as a test or a
         # command does) is left as it is; a request's own session starts without one.
         session = db.session()
-        if not session.in_transaction() and session.get_bind().dialect.name != "sqlite":
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return view(*args, **kwargs)
+        if session.in_transaction() or session.get_bind().dialect.name == "sqlite":
+            return view(*args, **kwargs)
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            return view(*args, **kwargs)
+        finally:
+            # The connection goes back with its isolation restored, so that a session which
+            # outlives the request (a test's, a command's) writes in a transaction after it.
+            # Closing expires nothing: what the view read is still there for the hooks after
+            # it. A connection lost meanwhile is the teardown's to report.
+            transaction = session.get_transaction()
+            if transaction is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    transaction.close()
 
     return cast(F, wrapper)
+
+
+def in_autocommit() -> bool:
+    """Whether the request's session reads outside a transaction (``reads_only``), where
+    whatever it writes is written as it runs."""
+    options = db.session.connection().get_execution_options()
+    return bool(options.get("isolation_level") == "AUTOCOMMIT")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

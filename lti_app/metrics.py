@@ -36,7 +36,7 @@ from .counters import (
     WORKER_LOOP_SUCCESS,
     WORKER_THREAD_RESTARTS,
 )
-from .extensions import db
+from .extensions import db, reads_only
 from .rostering.models import JobStatus, RosteringJob
 from .timeutil import as_utc, utcnow
 
@@ -121,6 +121,7 @@ class _Only(Collector):
 
 
 @bp.get("/metrics")
+@reads_only
 def metrics() -> Response:
     """The metrics, for a scraper presenting ``Authorization: Bearer $METRICS_TOKEN``; 404
     when no token is configured (the endpoint does not exist)."""

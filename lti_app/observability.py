@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import counters
-from .extensions import db
+from .extensions import db, reads_only
 
 log = logging.getLogger("lti_app.requests")
 bp = Blueprint("health", __name__)
@@ -120,6 +120,7 @@ def _finish(response: Response) -> Response:
 
 
 @bp.get("/healthz")
+@reads_only
 def healthz() -> tuple[Response, int]:
     """200 when the database answers, 503 when it does not."""
     try:

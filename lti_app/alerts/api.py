@@ -11,7 +11,7 @@ from flask import g, jsonify
 from ..api import bp, schemas
 from ..api.tokens import require_token
 from ..api.views import ApiError, body_of, find_job
-from ..extensions import db
+from ..extensions import db, reads_only
 from ..rostering import approvals, blackouts
 from ..rostering.models import ApprovalState, Trigger
 from ..timeutil import utcnow
@@ -20,6 +20,7 @@ from .models import AlertSettings
 
 
 @bp.get("/change_guard")
+@reads_only
 @require_token
 def get_change_guard() -> Any:
     """The institution's change guard: the line in force now, the allowance, additions only."""

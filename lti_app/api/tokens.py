@@ -11,8 +11,9 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ..extensions import db
+from ..extensions import db, in_autocommit
 from ..lti.models import Tenant
 from ..timeutil import utcnow
 from .models import ApiToken
@@ -99,7 +100,9 @@ def authenticate(plain: str | None) -> ApiToken:
 
 def _note_use(token: ApiToken) -> None:
     """Keep when the token was last used, to the minute: one guarded UPDATE (and commit) a
-    minute at most, never a write per request."""
+    minute at most, never a write per request. A GET reads without a transaction
+    (``reads_only``), where the UPDATE is written as it runs: a commit there would end the
+    request's autocommit, and the rest of it would read in a transaction after all."""
     minute = utcnow().replace(second=0, microsecond=0)
     if token.last_used_at is not None and token.last_used_at >= minute:
         return
@@ -112,7 +115,11 @@ def _note_use(token: ApiToken) -> None:
         .values(last_used_at=minute)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    if in_autocommit():
+        # Written already; the session's token says so without marking it changed.
+        set_committed_value(token, "last_used_at", minute)
+    else:
+        db.session.commit()
 
 
 def require_token(view: F) -> F:

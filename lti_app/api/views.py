@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from .. import activity
 from ..errors import error_response, rollback_quietly
+from ..extensions import reads_only
 from ..rostering import blackouts, canvas_imports, messages, reading, sync, writing
 from ..rostering.models import (
     SCHEDULED_POSTER,
@@ -274,6 +275,7 @@ def import_jobs() -> Any:
 
 
 @bp.get("/rostering_jobs")
+@reads_only
 @require_token
 def list_jobs() -> Any:
     """The tenant's jobs, newest first, a page at a time."""
@@ -301,6 +303,7 @@ def list_jobs() -> Any:
 
 
 @bp.get("/rostering_jobs/<path:job_ref>")
+@reads_only
 @require_token
 def get_job(job_ref: str) -> Any:
     """One job, with its messages and files; ``ext:<external_id>`` finds it by the agent's id."""
@@ -308,6 +311,7 @@ def get_job(job_ref: str) -> Any:
 
 
 @bp.get("/rostering_jobs/<path:job_ref>/messages")
+@reads_only
 @require_token
 def list_messages(job_ref: str) -> Any:
     """A job's messages after the cursor the job (or the previous page) gave, in order."""
@@ -387,6 +391,7 @@ def _schedule_out() -> Any:
 
 
 @bp.get("/schedule")
+@reads_only
 @require_token
 def get_schedule() -> Any:
     """The tenant's sync automation schedule."""
@@ -420,6 +425,7 @@ def _request_out(sync_request: SyncRequest) -> dict[str, Any]:
 
 
 @bp.get("/sync_requests")
+@reads_only
 @require_token
 def list_sync_requests() -> Any:
     """Admins' "Sync now" requests; ``status=pending`` for those waiting for an agent."""

@@ -9,6 +9,7 @@ from flask import Response, g, render_template, request, stream_with_context
 
 from .. import activity
 from ..activity.models import Activity
+from ..extensions import reads_only
 from ..formatting import iso_time
 from ..lti.tokens import require_launch
 from ..rostering.export import line_of, safe_cell
@@ -20,6 +21,7 @@ HEADER = ("Time (UTC)", "Who", "Canvas user or token id", "Acting as", "Action",
 
 
 @bp.route("/activity")
+@reads_only
 @require_launch
 def activity_page() -> str:
     """Who did what in this institution's SIS Integration, newest first."""

@@ -7,11 +7,13 @@ from __future__ import annotations
 from flask import abort, g, render_template, request
 
 from ..canvas import actions
+from ..extensions import reads_only
 from ..lti.tokens import require_launch
 from . import bp, queries
 
 
 @bp.route("/jobs/<public_id>/details")
+@reads_only
 @require_launch
 def job_details(public_id: str) -> str:
     """A job's summary, stages, change details and messages, for a new window."""

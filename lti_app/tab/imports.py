@@ -16,6 +16,7 @@ from .. import activity
 from ..canvas import actions, connections
 from ..canvas.mirror import OBJECT_NAMES
 from ..canvas.models import ActionKind
+from ..extensions import reads_only
 from ..formatting import get_locale_name, number
 from ..i18n import N_
 from ..lti.permissions import Need, may, requires
@@ -113,6 +114,7 @@ def choices(kinds: list[tuple[str, dict[str, int]]]) -> list[tuple[str, str, str
 
 
 @bp.route("/jobs/<public_id>/restore")
+@reads_only
 @require_launch
 def restore_review(public_id: str) -> tuple[str, int]:
     """Undo…: what each choice would do, with Canvas's limits, then the form."""
@@ -168,6 +170,7 @@ def _review(job: RosteringJob, status: int = 200, **extra: Any) -> tuple[str, in
 
 
 @bp.route("/jobs/<public_id>/abort")
+@reads_only
 @require_launch
 def abort_review(public_id: str) -> str:
     """Stop this import…: what Canvas does when it stops an import, then the button."""

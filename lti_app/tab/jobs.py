@@ -118,6 +118,7 @@ def _job_or_404(public_id: str) -> reading.RosteringJob:
 
 
 @bp.route("/jobs/<public_id>/json")
+@reads_only
 @require_launch
 def job_json(public_id: str) -> str:
     """A job's JSON file(s), pretty-printed, for a new window."""
@@ -133,6 +134,7 @@ def job_json(public_id: str) -> str:
 
 
 @bp.route("/jobs/<public_id>/files/<int:index>")
+@reads_only
 @require_launch
 def job_file_raw(public_id: str, index: int) -> Response:
     """One of a job's JSON files exactly as it was posted, as a download."""
