@@ -60,14 +60,15 @@ M = TypeVar("M")
 
 class Records(Generic[M]):
     """Rows of a model read as records, without the ORM: the ``columns`` to select (its
-    table's, in its attributes' order) and, from a row's slice of them, a read-only record that
-    reads as the model does (its columns, properties and methods; no relationships, nothing to
-    write). Loading an entity costs the ORM several times what reading its row does; a page
-    that only shows what it reads has no use for the difference."""
+    table's, in its attributes' order, ``without`` those a page does not show) and, from a
+    row's slice of them, a read-only record that reads as the model does (those columns, its
+    properties and methods; no relationships, nothing to write). Loading an entity costs the
+    ORM several times what reading its row does; a page that only shows what it reads has no
+    use for the difference."""
 
-    def __init__(self, model: type[M]) -> None:
+    def __init__(self, model: type[M], without: tuple[str, ...] = ()) -> None:
         mapper: Mapper[M] = inspect_mapped(model)
-        attrs = list(mapper.column_attrs)
+        attrs = [attr for attr in mapper.column_attrs if attr.key not in without]
         self.columns: list[ColumnElement[Any]] = [attr.columns[0] for attr in attrs]
         self._key = self.columns.index(mapper.primary_key[0])
         own = {  # its properties and public methods, which read its columns
