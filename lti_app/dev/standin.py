@@ -179,6 +179,8 @@ class StandInCanvas:
     # Undo: Progress objects by id, each with its import and flags, and how long one takes.
     progresses: dict[int, dict[str, Any]] = field(default_factory=dict)
     restore_seconds: float = 3.0
+    # The clock an undo's phases follow (a test moves one by hand, a round at a time).
+    clock: Callable[[], float] = time.monotonic
     # Every PUT (an action) as (path, form), in order.
     actions: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     # Imports an SIS agent created (POST .../sis_imports): their parameters, and how long
@@ -232,7 +234,7 @@ class StandInCanvas:
             for progress in self.progresses.values():
                 if progress["workflow_state"] in ("completed", "failed"):
                     continue
-                share = (time.monotonic() - progress["_started"]) / max(self.restore_seconds, 0.01)
+                share = (self.clock() - progress["_started"]) / max(self.restore_seconds, 0.01)
                 document = self.find(progress["_account"], progress["context_id"])
                 if share < 0.2:
                     continue
@@ -583,7 +585,7 @@ class StandInCanvas:
                     "url": f"{request.host_url}api/v1/progress/{number}",
                     "_account": account,
                     "_flags": flags,
-                    "_started": time.monotonic(),
+                    "_started": self.clock(),
                 }
                 canvas.progresses[number] = progress
             return jsonify(_public(progress))
