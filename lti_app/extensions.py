@@ -95,8 +95,8 @@ def rowcount(result: Result[Any]) -> int:
 
 
 def reads_only(view: F) -> F:
-    """Run a view that only reads outside a transaction (autocommit), from its first query on,
-    on PostgreSQL.
+    """Run a view that only reads outside a transaction (autocommit), from its first query
+    until it returns, on PostgreSQL.
 
     On PostgreSQL, in READ COMMITTED, each statement sees its own snapshot whether or not a
     transaction surrounds it, so the transaction bought nothing but a BEGIN and a ROLLBACK:
@@ -105,12 +105,14 @@ def reads_only(view: F) -> F:
     one read ended by a rollback cost the next views on that connection their prepared
     statements and PostgreSQL's generic plans, so the views that only read are marked: the
     tab's pages and windows, the agent API's GETs, /healthz (which a load balancer asks every
-    few seconds) and /metrics. SQLite's driver only begins
-    a transaction before a write, so its reads never had one; and there switching the isolation
-    level costs: the pool puts the connection back with ``PRAGMA read_uncommitted``, which
-    expires every statement the connection has prepared, so the next request on it prepared
-    each of its statements again (the state's took 0.22 ms prepared, 0.77 ms not). Put it
-    outside ``require_launch``, whose lookup is the view's first query.
+    few seconds) and /metrics.
+
+    SQLite's driver only begins a transaction before a write, so its reads never had one; and
+    there switching the isolation level costs: the pool puts the connection back with
+    ``PRAGMA read_uncommitted``, which expires every statement the connection has prepared,
+    so the next request on it prepared each of its statements again (the state's took
+    0.22 ms prepared, 0.77 ms not). Put it outside ``require_launch`` or ``require_token``,
+    whose lookup is the view's first query.
     """
 
     @functools.wraps(view)
